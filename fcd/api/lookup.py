@@ -1,0 +1,183 @@
+"""Finding resources, qualifiers included: the one place that knows where each kind is stored.
+
+Document kinds and scopes (see :mod:`fcd.store.docs`):
+
+==================  ======================  ==========================================
+kind                scope                   name
+==================  ======================  ==========================================
+``service``         ``""``                  service name
+``function``        service                 function name
+``trigger``         ``service/function``    trigger name
+``version``         service                 version id, zero-padded (:func:`version_key`)
+``alias``           service                 alias name
+``custom_domain``   ``""``                  domain name
+``layer``           ``""``                  layer name
+``layer_version``   layer name              version, zero-padded
+``provision``       ``""``                  ``service#qualifier#function``
+``on_demand``       ``""``                  ``services/svc.q/functions/fn``
+``async_config``    ``service/function``    qualifier
+==================  ======================  ==========================================
+
+A published version's document is a snapshot (:class:`VersionSnapshot`): the version's own
+fields plus the service and every function exactly as they were stored when it was published,
+as raw JSON, so reading ``svc.3`` decodes the same shapes as reading ``svc``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from fcd import errors
+from fcd.store import docs
+
+SERVICE = "service"
+FUNCTION = "function"
+TRIGGER = "trigger"
+VERSION = "version"
+ALIAS = "alias"
+CUSTOM_DOMAIN = "custom_domain"
+LAYER = "layer"
+LAYER_VERSION = "layer_version"
+PROVISION = "provision"
+ON_DEMAND = "on_demand"
+ASYNC_CONFIG = "async_config"
+
+LATEST = "LATEST"
+
+
+class VersionSnapshot(msgspec.Struct, rename="camel"):
+    """What a published version stores: its metadata and the frozen service and functions."""
+
+    version_id: str
+    description: str
+    created_time: str
+    last_modified_time: str
+    service: msgspec.Raw
+    functions: dict[str, msgspec.Raw]
+    # Digest of the service and functions at publish time: publishing an unchanged service fails.
+    digest: str = ""
+
+
+class AliasTarget(msgspec.Struct, rename="camel"):
+    """The part of an alias document that routing reads."""
+
+    version_id: str
+    additional_version_weight: dict[str, float] = msgspec.field(default_factory=dict)
+
+
+_snapshot_decoder = msgspec.json.Decoder(VersionSnapshot)
+_alias_decoder = msgspec.json.Decoder(AliasTarget)
+
+
+def version_key(version_id: str | int) -> str:
+    """Version ids sort as numbers: store them zero-padded."""
+    return f"{int(version_id):010d}"
+
+
+def function_scope(service: str, function: str) -> str:
+    return f"{service}/{function}"
+
+
+def service_doc(conn: sqlite3.Connection, service: str) -> docs.Doc:
+    """The LATEST service document.
+
+    Raises:
+        errors.ServiceNotFound
+    """
+    doc = docs.get(conn, SERVICE, "", service)
+    if doc is None:
+        raise errors.ServiceNotFound(f"service '{service}' does not exist")
+    return doc
+
+
+def function_doc(conn: sqlite3.Connection, service: str, function: str) -> docs.Doc:
+    """The LATEST function document.
+
+    Raises:
+        errors.ServiceNotFound, errors.FunctionNotFound
+    """
+    doc = docs.get(conn, FUNCTION, service, function)
+    if doc is None:
+        service_doc(conn, service)
+        raise errors.FunctionNotFound(
+            f"function '{function}' does not exist in service '{service}'"
+        )
+    return doc
+
+
+def resolve_version(conn: sqlite3.Connection, service: str, qualifier: str | None) -> str | None:
+    """The version id a qualifier names for reads: ``None`` for LATEST, else a version id.
+
+    An alias resolves to its main ``versionId`` (weights matter only to invocations).
+
+    Raises:
+        errors.ServiceNotFound, errors.VersionNotFound, errors.AliasNotFound
+    """
+    service_doc(conn, service)
+    if qualifier is None or qualifier in ("", LATEST):
+        return None
+    if qualifier.isdigit():
+        if docs.get(conn, VERSION, service, version_key(qualifier)) is None:
+            raise errors.VersionNotFound(
+                f"version '{qualifier}' of service '{service}' does not exist"
+            )
+        return str(int(qualifier))
+    alias = docs.get(conn, ALIAS, service, qualifier)
+    if alias is None:
+        raise errors.AliasNotFound(f"alias '{qualifier}' of service '{service}' does not exist")
+    return _alias_decoder.decode(alias.body).version_id
+
+
+def snapshot(conn: sqlite3.Connection, service: str, version_id: str) -> VersionSnapshot:
+    """A published version's snapshot.
+
+    Raises:
+        errors.VersionNotFound
+    """
+    doc = docs.get(conn, VERSION, service, version_key(version_id))
+    if doc is None:
+        raise errors.VersionNotFound(
+            f"version '{version_id}' of service '{service}' does not exist"
+        )
+    return _snapshot_decoder.decode(doc.body)
+
+
+def service_body(conn: sqlite3.Connection, service: str, qualifier: str | None) -> bytes:
+    """The service JSON as seen through a qualifier (LATEST, a version or an alias)."""
+    version_id = resolve_version(conn, service, qualifier)
+    if version_id is None:
+        return service_doc(conn, service).body
+    return bytes(snapshot(conn, service, version_id).service)
+
+
+def function_bodies(
+    conn: sqlite3.Connection, service: str, qualifier: str | None
+) -> dict[str, bytes]:
+    """Every function's JSON, by name, as seen through a qualifier."""
+    version_id = resolve_version(conn, service, qualifier)
+    if version_id is None:
+        return {d.name: d.body for d in docs.all_in(conn, FUNCTION, service)}
+    frozen = snapshot(conn, service, version_id).functions
+    return {name: bytes(frozen[name]) for name in sorted(frozen)}
+
+
+def function_body(
+    conn: sqlite3.Connection, service: str, qualifier: str | None, function: str
+) -> bytes:
+    """One function's JSON as seen through a qualifier.
+
+    Raises:
+        errors.ServiceNotFound, errors.VersionNotFound, errors.AliasNotFound,
+        errors.FunctionNotFound
+    """
+    version_id = resolve_version(conn, service, qualifier)
+    if version_id is None:
+        return function_doc(conn, service, function).body
+    frozen = snapshot(conn, service, version_id).functions
+    if function not in frozen:
+        raise errors.FunctionNotFound(
+            f"function '{function}' does not exist in service '{service}'"
+        )
+    return bytes(frozen[function])

@@ -1,0 +1,24 @@
+"""Every route set of the management API, in one list the daemon hands to ``create_app``."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response
+
+from fcd.api import services
+from fcd.api.context import ApiContext
+
+health = Blueprint("health", __name__)
+
+
+@health.get("/healthz")
+async def healthz() -> Response:
+    """Unauthenticated liveness probe for systemd, load balancers and tests."""
+    return Response(b'{"status":"ok"}', content_type="application/json")
+
+
+def blueprints(context: ApiContext) -> list[Blueprint]:
+    """The route sets, each a resource module's ``routes``."""
+    return [
+        health,
+        services.routes,
+    ]

@@ -1,0 +1,1 @@
+"""fcctl: one module per subcommand group; talks to fcd over HTTP only, via fcd.client."""

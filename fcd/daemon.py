@@ -1,0 +1,192 @@
+"""The composition root: read the config, open the store, build the components, run them.
+
+The daemon owns one ``asyncio.TaskGroup``; every long-lived component runs in it as
+``async def run(self, *, ready)``. Shutdown on SIGTERM/SIGINT goes in the order uvicorn and
+hypercorn use: stop accepting, let in-flight requests finish within a deadline, cancel what is
+left, close the store last so every acknowledged write is on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from fcd import __version__
+from fcd.api import routes as api_routes
+from fcd.api.app import create_app
+from fcd.api.context import ApiContext
+from fcd.config import Config, ConfigError, load
+from fcd.store import Store
+
+log = logging.getLogger("fcd")
+
+# In-flight requests get this long to finish after SIGTERM before they are cancelled.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+CREDENTIALS_FILE = "admin-credentials"
+
+
+class AccessKeys:
+    """Access key id → secret: the configured pair plus those stored in the data dir."""
+
+    def __init__(self, pairs: Mapping[str, str]) -> None:
+        self._secrets = dict(pairs)
+
+    def secret_for(self, key_id: str) -> str | None:
+        return self._secrets.get(key_id)
+
+    def __repr__(self) -> str:
+        return f"<AccessKeys {len(self._secrets)} keys>"
+
+
+def ensure_admin_key(store: Store, config: Config, data_dir: Path) -> AccessKeys:
+    """The keys the daemon accepts; with none configured, one pair is generated once and stored.
+
+    The generated pair is also written to ``<data_dir>/admin-credentials`` (mode 0600) so an
+    operator can read it, and its path is logged.
+    """
+
+    def tx(conn: sqlite3.Connection) -> dict[str, str]:
+        rows = conn.execute("SELECT key_id, secret FROM access_keys").fetchall()
+        if rows or config.access_key_id:
+            return {row[0]: row[1] for row in rows}
+        key_id = "FCD" + secrets.token_hex(8).upper()
+        secret = secrets.token_urlsafe(30)
+        conn.execute(
+            "INSERT INTO access_keys(key_id, secret, created_at) VALUES (?, ?, ?)",
+            (key_id, secret, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+        )
+        return {key_id: secret}
+
+    stored = store.write_sync(tx)
+    credentials_file = data_dir / CREDENTIALS_FILE
+    if stored and not config.access_key_id and not credentials_file.exists():
+        key_id, secret = next(iter(stored.items()))
+        fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"access_key_id = {key_id}\naccess_key_secret = {secret}\n")
+    if not config.access_key_id:
+        log.info("admin access key is in %s", credentials_file)
+    pairs = dict(stored)
+    if config.access_key_id:
+        pairs[config.access_key_id] = config.access_key_secret
+    return AccessKeys(pairs)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Daemon:
+    """Builds every component from the config and runs them under one TaskGroup."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.data_dir = Path(config.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.data_dir / "fcd.sqlite3")
+        self.keys = ensure_admin_key(self.store, config, self.data_dir)
+        self.context = ApiContext(
+            config=config, store=self.store, data_dir=self.data_dir, secret_for=self.keys.secret_for
+        )
+        self.app = create_app(self.context, api_routes.blueprints(self.context))
+        self._stop = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Daemon {self.config.listen} data={self.data_dir}>"
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        server = _EmbeddedServer(
+            uvicorn.Config(
+                self.app,
+                host=self.config.host,
+                port=self.config.port,
+                http="httptools",
+                loop="none",
+                lifespan="off",
+                access_log=False,
+                log_level="warning",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                # FC clients keep connections open between calls.
+                timeout_keep_alive=75,
+            )
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                listener = _listen(self.config.host, self.config.port)
+                group.create_task(server.serve(sockets=[listener]), name="http-server")
+                log.info("fcd %s listening on http://%s", __version__, self.config.listen)
+                await self._stop.wait()
+                log.info("stopping: no new connections, draining in-flight requests")
+                server.should_exit = True
+        finally:
+            self.store.close()
+            log.info("stopped")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before serving, so a taken port fails the start instead of a background task."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="fcd", description="The fcd function compute daemon.")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
+    parser.add_argument("--config", type=Path, help="TOML config file (default: embedded defaults)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
+    """``fcd serve [--config PATH]``: run the daemon until SIGTERM or SIGINT."""
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        config = load(args.config, os.environ if environ is None else environ)
+    except ConfigError as e:
+        print(f"fcd: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency; this keeps odd hosts going
+        runner = asyncio.run
+    runner(_serve(config))
+
+
+async def _serve(config: Config) -> None:
+    daemon = Daemon(config)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, daemon.request_stop)
+    await daemon.run()

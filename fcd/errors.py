@@ -1,0 +1,192 @@
+"""The one exception tree of fcd.
+
+Every error a client can see is an :class:`FcError` subclass that carries the HTTP status and the
+FC ``ErrorCode`` as class attributes, so the edges (the management API, the invoke gateway) render
+all of them the same way with :func:`error_body`. Foreign exceptions are translated where they
+enter (``msgspec.ValidationError`` → :class:`InvalidArgument`, ``sqlite3.IntegrityError`` →
+``*AlreadyExists``); a function's own failure is a *result*, never one of these.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+class FcError(Exception):
+    """Base of every client-visible error: ``status`` and ``code`` name the FC error."""
+
+    status: int = 500
+    code: str = "InternalServerError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.status} {self.code}: {self.message}>"
+
+
+def error_body(error: FcError, request_id: str) -> bytes:
+    """The FC error JSON: PascalCase keys, as the Go and Java SDKs parse them case-sensitively."""
+    return json.dumps(
+        {"ErrorCode": error.code, "ErrorMessage": error.message, "RequestId": request_id}
+    ).encode()
+
+
+# 400 ---------------------------------------------------------------------------------------------
+class InvalidArgument(FcError):
+    status, code = 400, "InvalidArgument"
+
+
+class MissingRequiredHeader(FcError):
+    status, code = 400, "MissingRequiredHeader"
+
+
+class PathNotSupported(FcError):
+    status, code = 400, "PathNotSupported"
+
+
+class EntityTooLarge(FcError):
+    status, code = 400, "EntityTooLarge"
+
+
+class LimitExceeded(FcError):
+    status, code = 400, "LimitExceededError"
+
+
+# 403 ---------------------------------------------------------------------------------------------
+class AccessDenied(FcError):
+    status, code = 403, "AccessDenied"
+
+
+class SignatureNotMatch(FcError):
+    status, code = 403, "SignatureNotMatch"
+
+
+class InvalidAccessKeyID(FcError):
+    status, code = 403, "InvalidAccessKeyID"
+
+
+# 404 ---------------------------------------------------------------------------------------------
+class NotFound(FcError):
+    """Base of the ``*NotFound`` family; the route itself missing uses this code."""
+
+    status, code = 404, "NotFound"
+
+
+class ServiceNotFound(NotFound):
+    code = "ServiceNotFound"
+
+
+class FunctionNotFound(NotFound):
+    code = "FunctionNotFound"
+
+
+class TriggerNotFound(NotFound):
+    code = "TriggerNotFound"
+
+
+class AliasNotFound(NotFound):
+    code = "AliasNotFound"
+
+
+class VersionNotFound(NotFound):
+    code = "VersionNotFound"
+
+
+class DomainNameNotFound(NotFound):
+    code = "DomainNameNotFound"
+
+
+class LayerNotFound(NotFound):
+    code = "LayerNotFound"
+
+
+class AsyncConfigNotExists(NotFound):
+    code = "AsyncConfigNotExists"
+
+
+class OnDemandConfigNotFound(NotFound):
+    code = "OnDemandConfigNotFound"
+
+
+class ProvisionConfigNotExist(NotFound):
+    code = "ProvisionConfigNotExist"
+
+
+class AsyncInvocationNotFound(NotFound):
+    code = "StatefulAsyncInvocationNotFound"
+
+
+# 405 ---------------------------------------------------------------------------------------------
+class MethodNotAllowed(FcError):
+    status, code = 405, "MethodNotAllowed"
+
+
+# 409 ---------------------------------------------------------------------------------------------
+class Conflict(FcError):
+    status, code = 409, "Conflict"
+
+
+class ServiceAlreadyExists(Conflict):
+    code = "ServiceAlreadyExists"
+
+
+class FunctionAlreadyExists(Conflict):
+    code = "FunctionAlreadyExists"
+
+
+class TriggerAlreadyExists(Conflict):
+    code = "TriggerAlreadyExists"
+
+
+class AliasAlreadyExists(Conflict):
+    code = "AliasAlreadyExists"
+
+
+class DomainNameAlreadyExists(Conflict):
+    code = "DomainNameAlreadyExists"
+
+
+class ServiceNotEmpty(Conflict):
+    code = "ServiceNotEmpty"
+
+
+class FunctionNotEmpty(Conflict):
+    code = "FunctionNotEmpty"
+
+
+class VersionNotEmpty(Conflict):
+    """A version that an alias still points at cannot be deleted."""
+
+    code = "VersionNotEmpty"
+
+
+class ConcurrentUpdateError(Conflict):
+    code = "ConcurrentUpdateError"
+
+
+# 412 ---------------------------------------------------------------------------------------------
+class PreconditionFailed(FcError):
+    status, code = 412, "PreconditionFailed"
+
+
+class AsyncInvocationStopped(FcError):
+    status, code = 412, "AsyncInvocationStopped"
+
+
+# 429 / 5xx ---------------------------------------------------------------------------------------
+class ResourceExhausted(FcError):
+    status, code = 429, "ResourceExhausted"
+
+
+class InternalServerError(FcError):
+    status, code = 500, "InternalServerError"
+
+
+class BadResponse(FcError):
+    status, code = 502, "BadResponse"
+
+
+class ResourceThrottled(FcError):
+    status, code = 503, "ResourceThrottled"

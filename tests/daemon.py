@@ -1,0 +1,110 @@
+"""Start ``python -m fcd`` as a real process for tests, and wait until it serves.
+
+Fails at once with the child's output when it exits early, rather than timing out blind
+(datasette's ``wait_for_server``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ACCESS_KEY_ID = "testAccessKeyID"
+ACCESS_KEY_SECRET = "testAccessKeySecret"
+ACCOUNT_ID = "1234567890123456"
+REGION = "cn-hangzhou"
+READY_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningDaemon:
+    """A daemon process on loopback, its data dir and the key pair it accepts."""
+
+    data_dir: Path
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.data_dir.parent / f"fcd-{self.port}.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> RunningDaemon:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "fcd", "serve"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"fcd exited with {self.process.returncode}:\n{self.logs()}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"fcd did not become ready in {READY_TIMEOUT}s:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM and wait: the graceful path."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: the crash path."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def daemon_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FCD_")}
+    env.update(
+        FCD_LISTEN=f"127.0.0.1:{port}",
+        FCD_DATA_DIR=str(data_dir),
+        FCD_ACCESS_KEY_ID=ACCESS_KEY_ID,
+        FCD_ACCESS_KEY_SECRET=ACCESS_KEY_SECRET,
+        FCD_ACCOUNT_ID=ACCOUNT_ID,
+        FCD_REGION=REGION,
+        FCD_LOG_LEVEL="info",
+    )
+    env.update(extra)
+    return env
+
+
+def start_daemon(data_dir: Path, **extra_env: str) -> RunningDaemon:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return RunningDaemon(data_dir, port, daemon_env(data_dir, port, **extra_env)).start()

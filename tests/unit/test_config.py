@@ -1,0 +1,74 @@
+"""The config loader: defaults, file, environment, and loud typos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fcd.config import DEFAULTS, ConfigError, load
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_conf_file_equals_embedded_defaults() -> None:
+    assert load(REPO / "conf" / "fcd.toml", {}) == DEFAULTS
+
+
+def test_no_file_gives_defaults() -> None:
+    assert load(None, {}) == DEFAULTS
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    path = tmp_path / "fcd.toml"
+    path.write_text('listen = "127.0.0.1:7000"\nregion = "cn-shanghai"\n[limits]\ncode_size = 10\n')
+    config = load(path, {"FCD_LISTEN": "0.0.0.0:8000", "FCD_DATA_DIR": "/srv/fcd"})
+    assert config.listen == "0.0.0.0:8000"
+    assert config.port == 8000
+    assert config.data_dir == "/srv/fcd"
+    assert config.region == "cn-shanghai"
+    assert config.limits.code_size == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('lisen = "x:1"\n', "lisen"),
+        ("[limits]\ncode_sise = 1\n", "limits.code_sise"),
+        ("[nope]\nx = 1\n", "nope"),
+    ],
+)
+def test_unknown_key_is_named(tmp_path: Path, text: str, named: str) -> None:
+    path = tmp_path / "fcd.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load(path, {})
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"FCD_LISTEN": "nohost"},
+        {"FCD_LISTEN": "127.0.0.1:99999"},
+        {"FCD_ACCESS_KEY_ID": "only-id"},
+        {"FCD_ACCOUNT_ID": "abc"},
+        {"FCD_ISOLATION": "docker"},
+    ],
+)
+def test_bad_values_are_refused(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        load(None, environ)
+
+
+def test_wrong_type_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "fcd.toml"
+    path.write_text('[limits]\ncode_size = "big"\n')
+    with pytest.raises(ConfigError, match="code_size"):
+        load(path, {})
+
+
+def test_not_toml(tmp_path: Path) -> None:
+    path = tmp_path / "fcd.toml"
+    path.write_text("this is = = not toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(path, {})
