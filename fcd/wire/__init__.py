@@ -34,12 +34,12 @@ def decode(body: bytes, into: type[T]) -> T:
     An empty body counts as ``{}``.
 
     Raises:
-        errors.InvalidArgument: the body is not JSON, not an object, or a field has a bad value;
-            the message names the field.
+        errors.InvalidArgument: the body is not JSON (or nested too deep), not an object, or a
+            field has a bad value; the message names the field.
     """
     try:
         raw = _json_decoder.decode(body) if body.strip() else {}
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, RecursionError) as e:  # msgspec caps nesting depth
         raise errors.InvalidArgument(f"the request body is not valid JSON: {e}") from e
     return convert(raw, into)
 
