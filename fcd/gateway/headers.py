@@ -1,0 +1,154 @@
+"""The invoke response as FC shapes it (spec §5.2, §5.3, §7.6): pure functions over results.
+
+Kept apart from the ASGI code so the exact header set, the log tail cut and the error bodies are
+unit-tested without a server (``tests/unit/test_invoke_headers.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+
+from fcd.metering import usage
+from fcd.model import InvokeResult
+
+# X-Fc-Log-Result carries at most the last 4 KB of the request's log (spec §8).
+LOG_TAIL_BYTES = 4 * 1024
+HANDLED = "HandledInvocationError"
+UNHANDLED = "UnhandledInvocationError"
+# What FC sends so browser clients may read the invoke headers (spec §5.2).
+EXPOSE_HEADERS = (
+    b"Date,x-fc-request-id,x-fc-error-type,x-fc-code-checksum,x-fc-invocation-duration,"
+    b"x-fc-max-memory-usage,x-fc-log-result,x-fc-invocation-code-version"
+)
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeOptions:
+    """What the request headers ask of one invocation (spec §5.1)."""
+
+    asynchronous: bool = False
+    log_tail: bool = False
+    stateful_id: str = ""
+
+
+def parse_options(headers: dict[str, str]) -> InvokeOptions:
+    """Read ``X-Fc-Invocation-Type`` and ``X-Fc-Log-Type`` (names lower-cased, values any case)."""
+    invocation_type = headers.get("x-fc-invocation-type", "sync").lower()
+    stateful_id = headers.get("x-fc-stateful-async-invocation-id", "")
+    return InvokeOptions(
+        asynchronous=invocation_type == "async",
+        log_tail=headers.get("x-fc-log-type", "").lower() == "tail",
+        stateful_id=stateful_id,
+    )
+
+
+def log_result(logs: bytes) -> bytes:
+    """Base64 of the last 4 KB of a request's log, cut on a UTF-8 character boundary."""
+    tail = logs[-LOG_TAIL_BYTES:]
+    if len(logs) > LOG_TAIL_BYTES:
+        # Drop continuation bytes (10xxxxxx) of a character whose start was cut off.
+        start = 0
+        while start < len(tail) and start < 4 and tail[start] & 0xC0 == 0x80:
+            start += 1
+        tail = tail[start:]
+    return base64.b64encode(tail)
+
+
+def status_of(result: InvokeResult) -> str:
+    """The metering status of a result: what kind of success or failure it was."""
+    if result.instance_fatal:
+        if result.fatal_reason == "timeout":
+            return usage.TIMEOUT
+        if result.fatal_reason == "oom":
+            return usage.OOM
+        return usage.CRASHED
+    if result.error_type == HANDLED:
+        return usage.HANDLED
+    if result.error_type is not None:
+        return usage.UNHANDLED
+    return usage.SUCCESS
+
+
+def fatal_body(result: InvokeResult, *, timeout_s: float, memory_mb: int) -> bytes:
+    """The error JSON when the instance itself failed: timed out, ran out of memory or died.
+
+    These are FC's own messages (spec §5.3), not the runtime's; the instance is recycled after.
+    """
+    used = f"{result.max_memory_mb:.2f}"
+    if result.fatal_reason == "timeout":
+        message = f"Function timed out after {timeout_s:g} seconds (maxMemoryUsage: {used}MB)"
+        error_type = "FunctionTimeoutError"
+    elif result.fatal_reason == "oom":
+        message = (
+            f"Function ran out of memory: it used {used}MB of its {memory_mb}MB memorySize "
+            "and was killed (out of memory)"
+        )
+        error_type = "OutOfMemoryError"
+    else:
+        message = (
+            "Process exited unexpectedly before completing request "
+            f"(duration: {result.duration_ms:.0f}ms, maxMemoryUsage: {used}MB)"
+        )
+        error_type = "ProcessExitedError"
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+def summary_line(
+    *,
+    request_id: str,
+    duration_ms: float,
+    memory_mb: int,
+    max_memory_mb: float,
+    cold_start_ms: float | None,
+    isolated: bool,
+) -> bytes:
+    """The line FC appends to every invocation's log (spec §7.6), with cold start and isolation.
+
+    ``Init Duration`` appears only on a cold start; ``Isolation: none`` on every invoke of a
+    daemon running without sandboxes, as the design requires (DESIGN §3).
+    """
+    billed = usage.billed_duration_ms(duration_ms)
+    line = (
+        f"FC Invoke Summary RequestId: {request_id} Duration: {duration_ms:.2f} ms, "
+        f"Billed Duration: {billed} ms, Memory Size: {memory_mb} MB, "
+        f"Max Memory Used: {max_memory_mb:.2f} MB"
+    )
+    if cold_start_ms is not None:
+        line += f", Init Duration: {cold_start_ms:.2f} ms"
+    if not isolated:
+        line += ", Isolation: none (not sandboxed)"
+    return line.encode() + b"\n"
+
+
+def invoke_headers(
+    *,
+    request_id: str,
+    result: InvokeResult,
+    version: str,
+    instance_id: str,
+    code_checksum: str,
+    error_type: str | None,
+    log: bytes | None,
+) -> Headers:
+    """Response headers of a sync invoke (spec §5.2): octet-stream, or JSON on function errors."""
+    content_type = b"application/json" if error_type else b"application/octet-stream"
+    headers: Headers = [
+        (b"content-type", content_type),
+        (b"x-fc-request-id", request_id.encode()),
+        (b"x-fc-invocation-duration", str(max(1, round(result.duration_ms))).encode()),
+        (b"x-fc-invocation-service-version", version.encode()),
+        (b"x-fc-max-memory-usage", f"{result.max_memory_mb:.2f}".encode()),
+        (b"x-fc-instance-id", instance_id.encode()),
+        (b"access-control-expose-headers", EXPOSE_HEADERS),
+    ]
+    if code_checksum:
+        headers.append((b"x-fc-code-checksum", code_checksum.encode()))
+    if error_type:
+        headers.append((b"x-fc-error-type", error_type.encode()))
+    if log is not None:
+        headers.append((b"x-fc-log-result", log_result(log)))
+    return headers
