@@ -36,6 +36,41 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: metering rows (one per invocation that ran) and function log lines (one per line the
+    # function printed, tagged with its request id). Both are written in batches by the
+    # invocation recorder and pruned by age; reports read them by function and time.
+    """
+    CREATE TABLE invocations (
+        request_id    TEXT NOT NULL,
+        service       TEXT NOT NULL,
+        function      TEXT NOT NULL,
+        qualifier     TEXT NOT NULL,
+        version_id    TEXT NOT NULL,
+        started_at    REAL NOT NULL,
+        day           TEXT NOT NULL,
+        duration_ms   REAL NOT NULL,
+        billed_ms     INTEGER NOT NULL,
+        memory_mb     INTEGER NOT NULL,
+        gb_seconds    REAL NOT NULL,
+        max_memory_mb REAL NOT NULL,
+        cold          INTEGER NOT NULL,
+        cold_start_ms REAL NOT NULL,
+        status        TEXT NOT NULL
+    );
+    CREATE INDEX invocations_by_day ON invocations(day, service, function);
+    CREATE INDEX invocations_by_time ON invocations(started_at);
+    CREATE INDEX invocations_by_request ON invocations(request_id);
+    CREATE TABLE function_logs (
+        id         INTEGER PRIMARY KEY,
+        service    TEXT NOT NULL,
+        function   TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        at         REAL NOT NULL,
+        line       BLOB NOT NULL
+    );
+    CREATE INDEX function_logs_by_function ON function_logs(service, function, at);
+    CREATE INDEX function_logs_by_request ON function_logs(request_id);
+    """,
 ]
 
 
