@@ -1,0 +1,256 @@
+"""Async invoke configs and stateful async invocations (spec §3 routes 43-49, §4.8, §5.4).
+
+An async invoke config is stored per function and qualifier (kind ``async_config``, scope
+``svc/fn``, name = qualifier) for the async queue to read: retries, event age, destinations and
+whether invocations are recorded statefully. The queue itself, and so any stateful invocation
+record, comes in a later release: the stateful-invocation routes answer as FC does when there
+is nothing recorded, and never make records up.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import msgspec
+from quart import Blueprint, Response
+
+from fcd import errors, wire
+from fcd.api import lookup
+from fcd.api.context import ctx
+from fcd.api.http import (
+    body,
+    json_response,
+    no_content,
+    query_int,
+    query_str,
+    split_qualifier,
+)
+from fcd.store import docs
+from fcd.wire.account import StatefulInvocationList
+from fcd.wire.configs import (
+    AsyncConfig,
+    AsyncConfigInput,
+    AsyncConfigList,
+    Destination,
+    DestinationConfig,
+)
+
+routes = Blueprint("async_configs", __name__, url_prefix="/2016-08-15/services")
+
+# Valid ranges of FC's async config (PutAsyncInvokeConfigInput docs).
+MAX_EVENT_AGE_SECONDS = 604800
+MAX_RETRY_ATTEMPTS = 8
+
+_FC_DESTINATION = re.compile(
+    r"acs:fc:(?P<region>[^:]+):(?P<account>[^:]+):services/"
+    r"(?P<service>[A-Za-z_][A-Za-z0-9_-]*)(\.(?P<qualifier>[A-Za-z0-9_-]+))?"
+    r"/functions/(?P<function>[A-Za-z_][A-Za-z0-9_-]*)"
+)
+# MNS queues/topics and EventBridge buses: accepted and stored so configs written for FC load
+# unchanged (the Node SDK's test uses an MNS queue), but fcd has no such service to deliver to.
+_FOREIGN_DESTINATION = re.compile(r"acs:(mns|eventbridge):[^:]+:[^:]+:\S+")
+_HTTP_DESTINATION = re.compile(r"https?://[^\s/]+\S*")
+
+_config_decoder = msgspec.json.Decoder(AsyncConfig)
+
+
+# pure decisions -----------------------------------------------------------------------------
+def check_destination(destination: str, region: str, account_id: str) -> None:
+    """A destination fcd can name: a function of this region and account, an http(s) URL
+    (fcd's extension: the invocation record is POSTed there), or an MNS/EventBridge ARN.
+
+    Raises:
+        errors.InvalidArgument: anything else, or a function ARN of another region or account.
+    """
+    fc = _FC_DESTINATION.fullmatch(destination)
+    if fc is not None:
+        if fc["region"] != region or fc["account"] != account_id:
+            raise errors.InvalidArgument(
+                f"destination '{destination}' is not in this fcd: functions here are "
+                f"acs:fc:{region}:{account_id}:services/<service>[.<qualifier>]/functions/<name>"
+            )
+        return
+    if _HTTP_DESTINATION.fullmatch(destination) or _FOREIGN_DESTINATION.fullmatch(destination):
+        return
+    raise errors.InvalidArgument(
+        f"destination '{destination}' is invalid: expected "
+        f"acs:fc:{region}:{account_id}:services/<service>[.<qualifier>]/functions/<name>, "
+        "an MNS or EventBridge ARN, or an http(s) URL"
+    )
+
+
+def _clean_destinations(
+    config: DestinationConfig, region: str, account_id: str
+) -> DestinationConfig:
+    """Empty destinations count as unset; the rest must be valid."""
+    kept: dict[str, Destination | None] = {}
+    for field in ("on_success", "on_failure"):
+        target: Destination | None = getattr(config, field)
+        if target is not None and target.destination:
+            check_destination(target.destination, region, account_id)
+            kept[field] = target
+        else:
+            kept[field] = None
+    return DestinationConfig(**kept)
+
+
+def apply_async_config(
+    current: AsyncConfig, change: AsyncConfigInput, region: str, account_id: str
+) -> AsyncConfig:
+    """A put: given fields replace the stored ones, absent ones are kept (FC's documented rule).
+
+    Raises:
+        errors.InvalidArgument: a limit out of range or an invalid destination.
+    """
+    updates: dict[str, object] = {}
+    age = change.max_async_event_age_in_seconds
+    if age is not None:
+        if not 1 <= age <= MAX_EVENT_AGE_SECONDS:
+            raise errors.InvalidArgument(
+                f"maxAsyncEventAgeInSeconds must be between 1 and {MAX_EVENT_AGE_SECONDS}, "
+                f"got {age}"
+            )
+        updates["max_async_event_age_in_seconds"] = age
+    retries = change.max_async_retry_attempts
+    if retries is not None:
+        if not 0 <= retries <= MAX_RETRY_ATTEMPTS:
+            raise errors.InvalidArgument(
+                f"maxAsyncRetryAttempts must be between 0 and {MAX_RETRY_ATTEMPTS}, got {retries}"
+            )
+        updates["max_async_retry_attempts"] = retries
+    if change.destination_config is not None:
+        updates["destination_config"] = _clean_destinations(
+            change.destination_config, region, account_id
+        )
+    if change.stateful_invocation is not None:
+        updates["stateful_invocation"] = change.stateful_invocation
+    return msgspec.structs.replace(current, **updates)
+
+
+# async invoke config routes -----------------------------------------------------------------
+def _target(service_and_qualifier: str) -> tuple[str, str]:
+    """``svc`` → ``(svc, "LATEST")``: FC's default qualifier for async configs."""
+    service, qualifier = split_qualifier(service_and_qualifier)
+    return service, qualifier or lookup.LATEST
+
+
+def _check_function(conn: sqlite3.Connection, service: str, qualifier: str, fn: str) -> None:
+    """Raises: errors.ServiceNotFound, errors.VersionNotFound, errors.AliasNotFound,
+    errors.FunctionNotFound (as the qualifier sees the function)."""
+    lookup.function_body(conn, service, None if qualifier == lookup.LATEST else qualifier, fn)
+
+
+def _not_exists(service: str, function: str) -> errors.AsyncConfigNotExists:
+    return errors.AsyncConfigNotExists(f"AsyncConfig for {service}:{function} does not exist.")
+
+
+@routes.put("/<service_and_qualifier>/functions/<function>/async-invoke-config")
+async def put_async_config(service_and_qualifier: str, function: str) -> Response:
+    service, qualifier = _target(service_and_qualifier)
+    change = await body(AsyncConfigInput)
+    context = ctx()
+    now = wire.timestamp(context.clock())
+    region, account_id = context.config.region, context.config.account_id
+    scope = lookup.function_scope(service, function)
+
+    def tx(conn: sqlite3.Connection) -> AsyncConfig:
+        _check_function(conn, service, qualifier, function)
+        stored = docs.get(conn, lookup.ASYNC_CONFIG, scope, qualifier)
+        current = (
+            _config_decoder.decode(stored.body)
+            if stored
+            else AsyncConfig(service, function, qualifier, created_time=now, last_modified_time=now)
+        )
+        config = apply_async_config(current, change, region, account_id)
+        config = msgspec.structs.replace(config, last_modified_time=now)
+        docs.put(conn, lookup.ASYNC_CONFIG, scope, qualifier, wire.encode(config))
+        return config
+
+    return json_response(await context.store.write(tx))
+
+
+@routes.get("/<service_and_qualifier>/functions/<function>/async-invoke-config")
+async def get_async_config(service_and_qualifier: str, function: str) -> Response:
+    service, qualifier = _target(service_and_qualifier)
+
+    def read(conn: sqlite3.Connection) -> bytes:
+        stored = docs.get(
+            conn, lookup.ASYNC_CONFIG, lookup.function_scope(service, function), qualifier
+        )
+        if stored is None:
+            _check_function(conn, service, qualifier, function)
+            raise _not_exists(service, function)
+        return stored.body
+
+    return json_response(_config_decoder.decode(ctx().store.read(read)))
+
+
+@routes.delete("/<service_and_qualifier>/functions/<function>/async-invoke-config")
+async def delete_async_config(service_and_qualifier: str, function: str) -> Response:
+    """Works after the function is gone too, so a stale config can always be removed."""
+    service, qualifier = _target(service_and_qualifier)
+
+    def tx(conn: sqlite3.Connection) -> None:
+        if not docs.delete(
+            conn, lookup.ASYNC_CONFIG, lookup.function_scope(service, function), qualifier
+        ):
+            raise _not_exists(service, function)
+
+    await ctx().store.write(tx)
+    return no_content()
+
+
+@routes.get("/<service_and_qualifier>/functions/<function>/async-invoke-configs")
+async def list_async_configs(service_and_qualifier: str, function: str) -> Response:
+    """Every qualifier's config, by qualifier name; ``nextToken`` is ``""`` when finished."""
+    service, _ = split_qualifier(service_and_qualifier)
+    next_token = query_str("nextToken")
+    limit = query_int("limit")
+
+    def read(conn: sqlite3.Connection) -> docs.Page:
+        found = docs.page(
+            conn,
+            lookup.ASYNC_CONFIG,
+            lookup.function_scope(service, function),
+            next_token=next_token,
+            limit=limit,
+        )
+        if not found.docs:
+            lookup.function_doc(conn, service, function)
+        return found
+
+    found = ctx().store.read(read)
+    configs = [_config_decoder.decode(d.body) for d in found.docs] or None
+    return json_response(AsyncConfigList(configs, found.next_token or ""))
+
+
+# stateful async invocations -----------------------------------------------------------------
+def _no_invocation(invocation_id: str, service: str, function: str) -> errors.FcError:
+    return errors.AsyncInvocationNotFound(
+        f"stateful async invocation '{invocation_id}' of function '{function}' in service "
+        f"'{service}' does not exist (fcd records no async invocations yet: the async queue "
+        "comes in a later release)"
+    )
+
+
+@routes.get("/<service_and_qualifier>/functions/<function>/stateful-async-invocations")
+async def list_stateful_invocations(service_and_qualifier: str, function: str) -> Response:
+    """Nothing is recorded yet, so nothing matches: ``invocations`` absent, as FC answers an
+    empty result."""
+    service, qualifier = split_qualifier(service_and_qualifier)
+    ctx().store.read(lambda conn: lookup.function_body(conn, service, qualifier, function))
+    return json_response(StatefulInvocationList())
+
+
+@routes.route(
+    "/<service_and_qualifier>/functions/<function>/stateful-async-invocations/<invocation_id>",
+    methods=["GET", "PUT"],
+)
+async def stateful_invocation(
+    service_and_qualifier: str, function: str, invocation_id: str
+) -> Response:
+    """Get (GET) and stop (PUT) one invocation: none is recorded yet, so 404 for both."""
+    service, qualifier = split_qualifier(service_and_qualifier)
+    ctx().store.read(lambda conn: lookup.function_body(conn, service, qualifier, function))
+    raise _no_invocation(invocation_id, service, function)
