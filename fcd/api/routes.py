@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from fcd.api import services
+from fcd.api import account, async_configs, provision, services
 from fcd.api.context import ApiContext
 
 health = Blueprint("health", __name__)
@@ -21,4 +21,7 @@ def blueprints(context: ApiContext) -> list[Blueprint]:
     return [
         health,
         services.routes,
+        provision.routes,
+        async_configs.routes,
+        account.routes,
     ]
