@@ -1,1 +1,72 @@
-"""fcctl: one module per subcommand group; talks to fcd over HTTP only, via fcd.client."""
+"""fcctl: the command line of fcd; talks to the daemon over HTTP only, through fcd.client.
+
+One module per subcommand group (services, functions, triggers, versions, aliases, config); each
+registers its parsers and the handler every action runs. ``main`` is the only place that reads
+the environment and writes to the terminal. docs/cli.md lists every command (a test keeps it so).
+
+Exit status: 0 on success, 1 when the daemon answered with an error or could not be reached,
+2 for usage and configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+
+from fcd import __version__
+from fcd.cli import aliases, config, functions, output, services, triggers, versions
+from fcd.client import Client, ClientError
+
+GROUPS = (services, functions, triggers, versions, aliases, config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fcctl",
+        description="Manage an fcd daemon (the Function Compute 2.0 API) from the shell.",
+        epilog="Credentials and endpoint: environment, else ~/.fcctl/config (see 'fcctl config').",
+    )
+    parser.add_argument("--version", action="version", version=f"fcctl {__version__}")
+    parser.add_argument("--endpoint", default=None, help="daemon URL, e.g. http://127.0.0.1:9000")
+    parser.add_argument("--profile", default=None, help="section of ~/.fcctl/config to use")
+    parser.add_argument("--json", action="store_true", default=False, help="print raw JSON")
+    subparsers = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    for module in GROUPS:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run one fcctl command; return the exit status."""
+    environ = os.environ if environ is None else environ
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    endpoint = ""
+    try:
+        if args.handler is None:
+            result = args.config_command(args, environ)
+        else:
+            credentials = config.resolve(environ, profile=args.profile, endpoint=args.endpoint)
+            endpoint = credentials.endpoint
+            with Client(credentials) as client:
+                result = args.handler(client, args)
+        output.emit(result, as_json=args.json, out=sys.stdout)
+    except argparse.ArgumentTypeError as e:
+        parser.error(str(e))
+    except config.ConfigError as e:
+        return _fail(f"configuration: {e}", 2)
+    except ClientError as e:
+        return _fail(str(e), 1)
+    except (ConnectionError, TimeoutError, socket.gaierror) as e:
+        return _fail(f"cannot reach {endpoint or 'the daemon'}: {e}", 1)
+    except (OSError, ValueError) as e:
+        return _fail(str(e), 2)
+    return 0
+
+
+def _fail(message: str, status: int) -> int:
+    sys.stderr.write(f"fcctl: error: {message}\n")
+    return status
