@@ -43,14 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     create = a.leaf(actions, "create", "create a function", run_create)
     _add_ref(create)
-    _add_fields(create, required=True)
-    create.add_argument(
-        "--code",
-        type=Path,
-        default=None,
-        metavar="DIR|ZIP",
-        help="code: a directory (zipped here) or a .zip file",
-    )
+    _add_fields(create, required=True, code_option=True)
 
     get = a.leaf(actions, "get", "show a function, through a qualifier if given", run_get)
     _add_ref(get, qualifier=True)
@@ -61,14 +54,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     update = a.leaf(actions, "update", "change fields of a function; others are kept", run_update)
     _add_ref(update)
-    _add_fields(update, required=False)
-    update.add_argument(
-        "--code",
-        type=Path,
-        default=None,
-        metavar="DIR|ZIP",
-        help="new code: a directory (zipped here) or a .zip file",
-    )
+    _add_fields(update, required=False, code_option=True)
     a.add_if_match(update)
 
     delete = a.leaf(actions, "delete", "delete a function without triggers", run_delete)
@@ -91,7 +77,17 @@ def _add_ref(parser: argparse.ArgumentParser, *, qualifier: bool = False) -> Non
     parser.add_argument("function", type=a.function_ref, metavar=metavar)
 
 
-def _add_fields(parser: argparse.ArgumentParser, *, required: bool) -> None:
+def _add_fields(
+    parser: argparse.ArgumentParser, *, required: bool, code_option: bool = False
+) -> None:
+    if code_option:
+        parser.add_argument(
+            "--code",
+            type=Path,
+            default=None,
+            metavar="DIR|ZIP",
+            help="code: a directory (zipped here) or a .zip file",
+        )
     parser.add_argument(
         "--runtime", required=required, default=None, help="python3.10, nodejs16, custom, ..."
     )
