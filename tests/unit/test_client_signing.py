@@ -6,7 +6,9 @@ import base64
 import hashlib
 import io
 import os
+import socket
 import stat
+import threading
 import zipfile
 from pathlib import Path
 from urllib.parse import unquote
@@ -15,7 +17,15 @@ import pytest
 from fc2.auth import Auth
 
 from fcd import errors, signature
-from fcd.client import Credentials, code_from_path, segment, signed_headers, zip_directory
+from fcd.client import (
+    Client,
+    ClientError,
+    Credentials,
+    code_from_path,
+    segment,
+    signed_headers,
+    zip_directory,
+)
 
 DATE = "Mon, 09 Nov 2020 09:46:33 GMT"
 NOW = 1604915193.0  # DATE as epoch seconds
@@ -124,3 +134,73 @@ def test_code_from_path_takes_a_zip_as_is_and_refuses_other_files(tmp_path: Path
         code_from_path(other)
     with pytest.raises(FileNotFoundError):
         code_from_path(tmp_path / "missing")
+
+
+class OneShotServer:
+    """Answers one request per connection, then closes it without saying so (no
+    ``Connection: close``), as a server does when its keep-alive timer fires between requests."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.status, self.body = status, body
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                self.connections += 1
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head = (
+                    f"HTTP/1.1 {self.status} X\r\nContent-Type: application/json\r\n"
+                    f"X-Fc-Request-Id: {'r' * 36}\r\nContent-Length: {len(self.body)}\r\n\r\n"
+                )
+                conn.sendall(head.encode() + self.body)
+
+    def close(self) -> None:
+        # shutdown wakes the accept() blocked in the thread; close alone does not.
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self.thread.join(5)
+
+
+def test_a_connection_closed_while_idle_is_reopened_once() -> None:
+    server = OneShotServer(200, b'{"services": []}')
+    try:
+        with Client(Credentials(server.endpoint, "id", "secret")) as client:
+            assert client.list_services() == {"services": []}
+            assert client.list_services() == {"services": []}
+        assert server.connections == 2
+    finally:
+        server.close()
+
+
+def test_an_fc_error_body_becomes_a_client_error() -> None:
+    body = b'{"ErrorCode": "ServiceNotFound", "ErrorMessage": "service \'s\' does not exist"}'
+    server = OneShotServer(404, body)
+    try:
+        with (
+            Client(Credentials(server.endpoint, "id", "secret")) as client,
+            pytest.raises(ClientError) as caught,
+        ):
+            client.get_service("s")
+        error = caught.value
+        assert (error.status, error.code) == (404, "ServiceNotFound")
+        assert error.message == "service 's' does not exist"
+        assert error.request_id == "r" * 36
+        assert str(error) == (
+            f"404 ServiceNotFound: service 's' does not exist (request id {'r' * 36})"
+        )
+    finally:
+        server.close()
