@@ -71,6 +71,11 @@ _snapshot_decoder = msgspec.json.Decoder(VersionSnapshot)
 _alias_decoder = msgspec.json.Decoder(AliasTarget)
 
 
+def is_version_id(text: str) -> bool:
+    """Version ids are ASCII decimal numbers (``str.isdigit`` alone also accepts ``"²"``)."""
+    return text.isascii() and text.isdigit()
+
+
 def version_key(version_id: str | int) -> str:
     """Version ids sort as numbers: store them zero-padded."""
     return f"{int(version_id):010d}"
@@ -118,7 +123,7 @@ def resolve_version(conn: sqlite3.Connection, service: str, qualifier: str | Non
     service_doc(conn, service)
     if qualifier is None or qualifier in ("", LATEST):
         return None
-    if qualifier.isdigit():
+    if is_version_id(qualifier):
         if docs.get(conn, VERSION, service, version_key(qualifier)) is None:
             raise errors.VersionNotFound(
                 f"version '{qualifier}' of service '{service}' does not exist"
@@ -130,18 +135,54 @@ def resolve_version(conn: sqlite3.Connection, service: str, qualifier: str | Non
     return _alias_decoder.decode(alias.body).version_id
 
 
+def version_doc(conn: sqlite3.Connection, service: str, version_id: str) -> docs.Doc:
+    """A published version's stored document.
+
+    Raises:
+        errors.VersionNotFound: no such version, or ``version_id`` is not a version id.
+    """
+    doc = None
+    if is_version_id(version_id):
+        doc = docs.get(conn, VERSION, service, version_key(version_id))
+    if doc is None:
+        raise errors.VersionNotFound(
+            f"version '{version_id}' of service '{service}' does not exist"
+        )
+    return doc
+
+
+def decode_snapshot(raw: bytes) -> VersionSnapshot:
+    return _snapshot_decoder.decode(raw)
+
+
 def snapshot(conn: sqlite3.Connection, service: str, version_id: str) -> VersionSnapshot:
     """A published version's snapshot.
 
     Raises:
         errors.VersionNotFound
     """
-    doc = docs.get(conn, VERSION, service, version_key(version_id))
-    if doc is None:
-        raise errors.VersionNotFound(
-            f"version '{version_id}' of service '{service}' does not exist"
-        )
-    return _snapshot_decoder.decode(doc.body)
+    return decode_snapshot(version_doc(conn, service, version_id).body)
+
+
+def newest_version(conn: sqlite3.Connection, service: str) -> VersionSnapshot | None:
+    """The most recently published version that still exists, if any."""
+    found = docs.page(conn, VERSION, service, limit=1, descending=True)
+    return decode_snapshot(found.docs[0].body) if found.docs else None
+
+
+def alias_target(raw: bytes) -> AliasTarget:
+    """The routing part of a stored alias document."""
+    return _alias_decoder.decode(raw)
+
+
+def aliases_using(conn: sqlite3.Connection, service: str, version_id: str) -> list[str]:
+    """Names of the aliases that route any traffic to ``version_id`` (main or weighted)."""
+    return [
+        doc.name
+        for doc in docs.all_in(conn, ALIAS, service)
+        if version_id == (target := alias_target(doc.body)).version_id
+        or version_id in target.additional_version_weight
+    ]
 
 
 def service_body(conn: sqlite3.Connection, service: str, qualifier: str | None) -> bytes:

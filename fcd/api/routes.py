@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from fcd.api import account, async_configs, provision, services
+from fcd.api import (
+    account,
+    aliases,
+    async_configs,
+    custom_domains,
+    provision,
+    services,
+    tags,
+    triggers,
+    versions,
+)
 from fcd.api.context import ApiContext
 
 health = Blueprint("health", __name__)
@@ -24,4 +34,9 @@ def blueprints(context: ApiContext) -> list[Blueprint]:
         provision.routes,
         async_configs.routes,
         account.routes,
+        versions.routes,
+        aliases.routes,
+        triggers.routes,
+        custom_domains.routes,
+        tags.routes,
     ]

@@ -120,18 +120,25 @@ def page(
     start_key: str = "",
     next_token: str = "",
     limit: int | None = None,
+    descending: bool = False,
 ) -> Page:
     """One page of a list route, with FC's semantics (spec §1.6).
 
     Names are sorted bytewise; ``start_key`` is an inclusive lower bound; ``prefix`` filters;
     ``next_token`` (the first name of the next page) replaces ``start_key`` when given.
+    ``descending`` reverses the order, and the bound becomes an inclusive upper one (versions
+    list newest first).
     """
     size = clamp_limit(limit)
-    lower = next_token or start_key
+    bound = next_token or start_key
+    if descending:
+        where, order = ("AND name <= ? " if bound else "AND ? = '' "), "DESC"
+    else:
+        where, order = "AND name >= ? ", "ASC"
     rows = conn.execute(
-        "SELECT name, body, etag FROM resources WHERE kind=? AND scope=? AND name >= ? "
-        "AND substr(name, 1, ?) = ? ORDER BY name LIMIT ?",
-        (kind, scope, lower, len(prefix), prefix, size + 1),
+        f"SELECT name, body, etag FROM resources WHERE kind=? AND scope=? {where}"
+        f"AND substr(name, 1, ?) = ? ORDER BY name {order} LIMIT ?",
+        (kind, scope, bound, len(prefix), prefix, size + 1),
     ).fetchall()
     docs = [Doc(r[0], r[1], r[2]) for r in rows]
     if len(docs) > size:
