@@ -1,0 +1,475 @@
+"""One function instance: a sandboxed runtime process and the requests it is serving.
+
+The instance starts the sandbox and runtime, loads the handler, runs the initializer once, and
+then multiplexes requests over the control socket (frames of ``fcd.instances.protocol``). It
+never raises for a function's own failure: errors, timeouts, crashes and OOM kills are
+:class:`~fcd.model.InvokeResult` values, and those that end the instance say so with
+``instance_fatal`` so the caller drops it. It knows nothing of pools: the manager decides.
+
+Error handling:
+    - handler error → ``UnhandledInvocationError`` with the runtime's JSON (Node's
+      ``callback(err)`` → ``HandledInvocationError``); the instance stays.
+    - timeout → the FC timeout error, the instance is destroyed (``fatal_reason="timeout"``).
+    - the runtime dies → every in-flight request gets "Process exited unexpectedly…"
+      (``"oom"`` when the cgroup's OOM killer fired, else ``"exited"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+
+from fcd.instances import protocol, runtimes
+from fcd.isolation.sandbox import Isolation, IsolationUnavailable, Sandbox, SandboxSpec
+from fcd.model import ColdStart, InstanceSpec, InvokeRequest, InvokeResult
+
+__all__ = ["Instance", "Isolation", "IsolationUnavailable", "StartFailure"]
+
+log = logging.getLogger(__name__)
+
+UNHANDLED = "UnhandledInvocationError"
+# A built-in runtime that has not loaded its handler by then is broken (interpreter start is
+# ~10-30 ms; imports of large packages can take seconds).
+LOAD_TIMEOUT_S = 60.0
+# FC gives custom runtimes 120 s to listen on CAPort (spec §7.5).
+CUSTOM_START_TIMEOUT_S = 120.0
+STOP_GRACE_S = 1.0
+
+OnLog = Callable[[str, bytes], None]
+
+
+class StartFailure(Exception):
+    """The instance could not start; ``code`` is the FC error code.
+
+    ``code`` is one of ``FunctionNotStarted``, ``CAFileNotFound``, ``CAFilePermission``,
+    ``CAExited`` or ``InitializationError``. ``body`` is the error JSON to return as an
+    ``UnhandledInvocationError`` when the failure is the user's code (import error or
+    initializer failure in a built-in runtime); it is empty otherwise. ``logs`` holds what the
+    runtime printed while starting.
+    """
+
+    def __init__(self, code: str, message: str, body: bytes = b"", logs: bytes = b"") -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.body = body
+        self.logs = logs
+
+
+class _Exited:
+    """Sentinel result of requests whose runtime went away."""
+
+
+_EXITED = _Exited()
+Outcome = tuple[protocol.Result, bytes] | _Exited
+
+
+class Instance:
+    """A started instance; see the module docstring for the contract."""
+
+    def __init__(
+        self, spec: InstanceSpec, sandbox: Sandbox, writer: asyncio.StreamWriter, on_log: OnLog
+    ) -> None:
+        self.id = spec.instance_id
+        self.spec = spec
+        self.cold_start = ColdStart(0.0, 0.0, 0.0, 0.0)
+        self._sandbox = sandbox
+        self._writer = writer
+        self._on_log = on_log
+        self._pending: dict[str, asyncio.Future[Outcome]] = {}
+        self._logs: dict[str, bytearray] = {}
+        self._loaded: asyncio.Future[tuple[protocol.Loaded, bytes]] | None = None
+        self._alive = True
+        self._stopping: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._start_log = bytearray()
+
+    # -- starting -----------------------------------------------------------------------------
+    @classmethod
+    async def start(
+        cls,
+        spec: InstanceSpec,
+        isolation: Isolation,
+        on_log: OnLog,
+        *,
+        request_id: str = "",
+    ) -> Instance:
+        """Start the sandbox and runtime, load the handler and run the initializer once.
+
+        ``request_id`` is the invocation that caused the cold start; the initializer's log
+        lines carry it (a fresh id is used when empty).
+
+        Raises:
+            StartFailure: the runtime is unknown, the sandbox or runtime did not start, the
+                handler did not load, or the initializer failed or timed out.
+        """
+        kind = runtimes.kind_of(spec.runtime)
+        if kind is None:
+            raise StartFailure("FunctionNotStarted", f"runtime {spec.runtime!r} is not supported")
+        box_spec = SandboxSpec(
+            name=spec.instance_id,
+            memory_mb=spec.context.memory_mb,
+            code_dir=spec.code_dir,
+            layer_dirs=spec.layer_dirs,
+            mounts=spec.mounts,
+            tmp_size_mb=spec.tmp_size_mb,
+            internet=spec.internet_access,
+        )
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            runtime_path = isolation.runtime_path()
+            env = runtimes.environment(
+                spec,
+                kind,
+                code_path=isolation.code_path(box_spec),
+                runtime_path=runtime_path,
+                control_fd=theirs.fileno(),
+            )
+            command = runtimes.argv(
+                kind, python=isolation.python, node=isolation.node, runtime_path=runtime_path
+            )
+            try:
+                sandbox = await isolation.spawn(box_spec, command, env, (theirs.fileno(),))
+            except OSError as e:
+                raise StartFailure("FunctionNotStarted", f"cannot start sandbox: {e}") from e
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        instance = cls(spec, sandbox, writer, on_log)
+        try:
+            await instance._boot(kind, reader, request_id or str(uuid.uuid4()))
+        except BaseException:
+            await asyncio.shield(instance._destroy())
+            raise
+        return instance
+
+    async def _boot(self, kind: str, reader: asyncio.StreamReader, request_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        self._loaded = loop.create_future()
+        self._spawn_task(self._read_frames(reader))
+        process = self._sandbox.process
+        assert process.stdout is not None
+        assert process.stderr is not None
+        self._spawn_task(self._read_output(process.stdout))
+        self._spawn_task(self._read_output(process.stderr))
+        spec = self.spec
+        load = protocol.Load(
+            handler=spec.context.handler,
+            initializer=spec.context.initializer,
+            pre_stop=spec.pre_stop_handler,
+            pre_freeze=spec.pre_freeze_handler,
+            concurrency=spec.concurrency,
+            ca_port=spec.ca_port,
+            command=list(spec.custom_command),
+            context=runtimes.static_context(spec),
+        )
+        self._send(load)
+        timeout = CUSTOM_START_TIMEOUT_S if kind == "custom" else LOAD_TIMEOUT_S
+        try:
+            async with asyncio.timeout(timeout):
+                loaded, body = await self._loaded
+        except TimeoutError:
+            raise StartFailure(
+                "FunctionNotStarted",
+                f"the runtime did not start within {timeout:.0f} s",
+                logs=bytes(self._start_log),
+            ) from None
+        except _RuntimeGone:
+            await self._wait_exit()
+            raise StartFailure(
+                "CAExited" if kind == "custom" else "FunctionNotStarted",
+                f"the runtime exited while starting (exit code {self._sandbox.process.returncode})",
+                logs=bytes(self._start_log),
+            ) from None
+        if not loaded.ok:
+            raise StartFailure(
+                loaded.code or "FunctionNotStarted",
+                body.decode(errors="replace"),
+                body,
+                bytes(self._start_log),
+            )
+        t_sandbox = loaded.sandbox_ready
+        runtime_ready = loaded.runtime_ready or t_sandbox
+        sandbox_ms = max(0.0, (t_sandbox - self._sandbox.started) * 1000) if t_sandbox else 0.0
+        runtime_ms = max(0.0, (runtime_ready - (t_sandbox or self._sandbox.started)) * 1000)
+        code_ms = max(0.0, (loaded.loaded - runtime_ready) * 1000) if loaded.loaded else 0.0
+        init_ms = 0.0
+        if spec.context.initializer:
+            t0 = time.monotonic()
+            result = await self._call(
+                protocol.Init(id=request_id, credentials=_credentials(spec)),
+                b"",
+                request_id,
+                float(spec.context.initialization_timeout_s),
+            )
+            init_ms = (time.monotonic() - t0) * 1000
+            if result.error_type is not None:
+                await self._destroy()
+                raise StartFailure(
+                    "InitializationError",
+                    result.body.decode(errors="replace"),
+                    result.body,
+                    result.logs,
+                )
+        self.cold_start = ColdStart(sandbox_ms, runtime_ms, code_ms, init_ms)
+
+    # -- invoking -----------------------------------------------------------------------------
+    async def invoke(self, request: InvokeRequest) -> InvokeResult:
+        """Run one request; every outcome is a result (see the module docstring)."""
+        http: dict[str, object] | None = None
+        if request.http is not None:
+            h = request.http
+            http = {
+                "method": h.method,
+                "path": h.path,
+                "request_uri": h.request_uri,
+                "client_ip": h.client_ip,
+                "host": h.host,
+                "queries": dict(h.queries),
+                "headers": dict(h.headers),
+            }
+        message = protocol.Invoke(
+            id=request.request_id,
+            credentials=_credentials(self.spec),
+            retry_count=request.retry_count,
+            deadline_ms=int((time.time() + request.timeout_s) * 1000),
+            http=http,
+        )
+        return await self._call(message, request.payload, request.request_id, request.timeout_s)
+
+    async def _call(
+        self,
+        message: protocol.Init | protocol.Invoke | protocol.Hook,
+        payload: bytes,
+        request_id: str,
+        timeout_s: float,
+    ) -> InvokeResult:
+        started = time.monotonic()
+        if not self._alive:
+            return self._exited_result(started, b"")
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        logs = self._logs[request_id] = bytearray()
+        try:
+            self._send(message, payload)
+            async with asyncio.timeout(timeout_s):
+                outcome = await future
+        except TimeoutError:
+            duration = (time.monotonic() - started) * 1000
+            memory = self._sandbox.peak_memory_mb()
+            self._alive = False
+            await asyncio.shield(self._destroy())
+            body = json.dumps(
+                {
+                    "errorMessage": f"Function timed out after {timeout_s:g} seconds "
+                    f"(maxMemoryUsage: {memory:.2f}MB)"
+                }
+            ).encode()
+            return InvokeResult(
+                body,
+                UNHANDLED,
+                duration,
+                memory,
+                bytes(logs),
+                instance_fatal=True,
+                fatal_reason="timeout",
+            )
+        finally:
+            self._pending.pop(request_id, None)
+            self._logs.pop(request_id, None)
+        if isinstance(outcome, _Exited):
+            await self._wait_exit()
+            return self._exited_result(started, bytes(logs))
+        result, body = outcome
+        headers = tuple((k, v) for k, v in result.http_headers)
+        return InvokeResult(
+            body=body,
+            error_type=result.error,
+            duration_ms=(time.monotonic() - started) * 1000,
+            max_memory_mb=self._sandbox.peak_memory_mb(),
+            logs=bytes(logs),
+            http_status=result.http_status,
+            http_headers=headers,
+        )
+
+    def _exited_result(self, started: float, logs: bytes) -> InvokeResult:
+        duration = (time.monotonic() - started) * 1000
+        memory = self._sandbox.peak_memory_mb()
+        oom = self._sandbox.oom_killed()
+        message = (
+            f"Process exited unexpectedly before completing request "
+            f"(duration: {duration:.0f}ms, maxMemoryUsage: {memory:.2f}MB)"
+        )
+        if oom:
+            limit = self.spec.context.memory_mb
+            message += f"; out of memory: the instance exceeded its {limit} MB"
+        body = json.dumps({"errorMessage": message}).encode()
+        return InvokeResult(
+            body,
+            UNHANDLED,
+            duration,
+            memory,
+            logs,
+            instance_fatal=True,
+            fatal_reason="oom" if oom else "exited",
+        )
+
+    async def pre_freeze(self) -> None:
+        """Run the preFreeze hook (if configured) within its timeout; failures are logged."""
+        await self._hook("pre_freeze", self.spec.pre_freeze_handler, self.spec.pre_freeze_timeout_s)
+
+    async def _hook(self, name: str, handler: str, timeout_s: int) -> None:
+        if not handler or not self._alive:
+            return
+        rid = str(uuid.uuid4())
+        hook = protocol.Hook(id=rid, name=name, credentials=_credentials(self.spec))  # type: ignore[arg-type]
+        result = await self._call(hook, b"", rid, float(timeout_s))
+        if result.error_type is not None:
+            log.info("%s hook of %s failed: %s", name, self.id, result.body[:200])
+
+    # -- stopping -----------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """preStop hook (if any), then exit → grace → kill the whole cgroup. Idempotent."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        try:
+            if self._alive:
+                await self._hook(
+                    "pre_stop", self.spec.pre_stop_handler, self.spec.pre_stop_timeout_s
+                )
+            if self._alive:
+                with contextlib.suppress(ConnectionError):
+                    self._send(protocol.Exit())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._sandbox.process.wait(), STOP_GRACE_S)
+        finally:
+            await self._destroy()
+
+    async def _destroy(self) -> None:
+        self._alive = False
+        await self._sandbox.destroy()
+        self._writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self._writer.wait_closed()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_result(_EXITED)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _wait_exit(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._sandbox.process.wait(), STOP_GRACE_S)
+
+    # -- state --------------------------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    def memory_mb(self) -> float:
+        return self._sandbox.peak_memory_mb()
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return self._sandbox
+
+    def __repr__(self) -> str:
+        ctx = self.spec.context
+        state = "alive" if self._alive else "dead"
+        qualifier = ctx.qualifier or "LATEST"
+        return (
+            f"<Instance {self.id} {ctx.service_name}/{ctx.function_name}@{qualifier}"
+            f" {self.spec.runtime} [busy {self.in_flight}/{self.spec.concurrency}] {state}>"
+        )
+
+    # -- I/O loops ----------------------------------------------------------------------------
+    def _spawn_task(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _send(self, message: protocol.ToRuntime, payload: bytes = b"") -> None:
+        if self._writer.is_closing():
+            raise ConnectionResetError("the runtime's control socket is closed")
+        self._writer.write(protocol.encode(message, payload))
+
+    def _log(self, request_id: str, data: bytes) -> None:
+        buffer = self._logs.get(request_id)
+        if buffer is not None:
+            buffer += data
+        elif self._loaded is not None and not self._loaded.done():
+            self._start_log += data
+        try:
+            self._on_log(request_id, data)
+        except Exception:
+            log.exception("on_log callback failed")
+
+    async def _read_frames(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                frame = await protocol.read_frame(reader)
+                if frame is None:
+                    break
+                header, payload = frame
+                match protocol.decode_header(header):
+                    case protocol.Log(id=rid):
+                        self._log(rid, payload)
+                    case protocol.Result(id=rid) as result:
+                        future = self._pending.get(rid)
+                        if future is not None and not future.done():
+                            future.set_result((result, payload))
+                    case protocol.Loaded() as loaded:
+                        if self._loaded is not None and not self._loaded.done():
+                            self._loaded.set_result((loaded, payload))
+        except (protocol.ProtocolError, ConnectionError) as e:
+            log.warning("instance %s: control channel broken: %s", self.id, e)
+        finally:
+            self._alive = False
+            if self._loaded is not None and not self._loaded.done():
+                self._loaded.set_exception(_RuntimeGone())
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_result(_EXITED)
+
+    async def _read_output(self, stream: asyncio.StreamReader) -> None:
+        """Lines written to the raw fds (child processes): the lone in-flight request owns them."""
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line over the stream limit: take what is buffered
+                line = await stream.read(65536)
+            if not line:
+                return
+            owner = next(iter(self._pending)) if len(self._pending) == 1 else ""
+            self._log(owner, line)
+
+
+class _RuntimeGone(Exception):
+    """The runtime closed its control socket before it had loaded."""
+
+
+def _credentials(spec: InstanceSpec) -> dict[str, str]:
+    ctx = spec.context
+    return {
+        "access_key_id": ctx.access_key_id,
+        "access_key_secret": ctx.access_key_secret,
+        "security_token": ctx.security_token,
+    }

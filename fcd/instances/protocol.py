@@ -1,0 +1,159 @@
+"""The daemon↔runtime control channel: length-prefixed frames of a JSON header and raw bytes.
+
+A frame is ``>II`` (header length, payload length), the header as JSON, then the payload bytes
+untouched. JSON rather than msgpack because the runtimes in the sandbox are stdlib-only Python
+and plain Node.js; a raw payload because events and results are opaque bytes (up to 32 MiB)
+that must not be base64-encoded twice. ``runtimes/python/bootstrap.py`` and
+``runtimes/nodejs/bootstrap.js`` hold the mirror of this module; the message names (``t``) are
+the contract between them.
+
+Daemon → runtime: ``load``, ``init``, ``invoke``, ``hook`` (preStop / preFreeze), ``exit``.
+Runtime → daemon: ``loaded``, ``result``, ``log``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Literal
+
+import msgspec
+
+PREFIX = struct.Struct(">II")
+# A header is a few hundred bytes; anything bigger is a broken or hostile runtime.
+MAX_HEADER = 1 << 20
+# Results may be as large as sync payloads (32 MiB) plus some slack for error JSON.
+MAX_PAYLOAD = 64 << 20
+
+
+class ProtocolError(Exception):
+    """The peer sent a frame that cannot be parsed; the instance is unusable."""
+
+
+class Load(msgspec.Struct, tag="load", tag_field="t", omit_defaults=True):
+    """Import the handler (and, for custom runtimes, start the user's server)."""
+
+    handler: str
+    initializer: str = ""
+    pre_stop: str = ""
+    pre_freeze: str = ""
+    concurrency: int = 1
+    ca_port: int = 9000
+    command: list[str] = []
+    # Static context fields (spec §7.4) shared by every request of this instance.
+    context: dict[str, object] = {}
+
+
+class Init(msgspec.Struct, tag="init", tag_field="t", omit_defaults=True):
+    """Run the initializer once; the daemon enforces initializationTimeout."""
+
+    id: str
+    credentials: dict[str, str] = {}
+
+
+class Invoke(msgspec.Struct, tag="invoke", tag_field="t", omit_defaults=True):
+    """Run the handler on the payload; ``http`` is set for HTTP-trigger requests."""
+
+    id: str
+    credentials: dict[str, str] = {}
+    retry_count: int = 0
+    deadline_ms: int = 0
+    http: dict[str, object] | None = None
+
+
+class Hook(msgspec.Struct, tag="hook", tag_field="t", omit_defaults=True):
+    """Run a lifecycle hook (``pre_stop`` or ``pre_freeze``)."""
+
+    id: str
+    name: Literal["pre_stop", "pre_freeze"]
+    credentials: dict[str, str] = {}
+
+
+class Exit(msgspec.Struct, tag="exit", tag_field="t"):
+    """Leave the loop and exit 0."""
+
+
+class Loaded(msgspec.Struct, tag="loaded", tag_field="t", omit_defaults=True):
+    """The handler is imported (or the custom server accepts). Times are CLOCK_MONOTONIC s."""
+
+    ok: bool = True
+    # Set when loading failed: the FC error code and the error JSON the client sees.
+    code: str = ""
+    sandbox_ready: float = 0.0
+    runtime_ready: float = 0.0
+    loaded: float = 0.0
+
+
+class Result(msgspec.Struct, tag="result", tag_field="t", omit_defaults=True):
+    """The outcome of an init/invoke/hook; the payload is the body (or the error JSON)."""
+
+    id: str
+    error: str | None = None  # None | "HandledInvocationError" | "UnhandledInvocationError"
+    http_status: int | None = None
+    http_headers: list[tuple[str, str]] = []
+
+
+class Log(msgspec.Struct, tag="log", tag_field="t", omit_defaults=True):
+    """Output written by the function; ``id`` is the request it belongs to ("" = none)."""
+
+    id: str = ""
+
+
+ToRuntime = Load | Init | Invoke | Hook | Exit
+FromRuntime = Loaded | Result | Log
+
+_encoder = msgspec.json.Encoder()
+_decoder: msgspec.json.Decoder[FromRuntime] = msgspec.json.Decoder(FromRuntime)
+_runtime_decoder: msgspec.json.Decoder[ToRuntime] = msgspec.json.Decoder(ToRuntime)
+
+
+def encode(message: ToRuntime | FromRuntime, payload: bytes = b"") -> bytes:
+    """One frame: prefix, JSON header, payload."""
+    header = _encoder.encode(message)
+    return PREFIX.pack(len(header), len(payload)) + header + payload
+
+
+def decode_header(header: bytes) -> FromRuntime:
+    """Parse a runtime's header.
+
+    Raises:
+        ProtocolError: not JSON, or not one of the runtime's messages.
+    """
+    try:
+        return _decoder.decode(header)
+    except msgspec.DecodeError as e:
+        raise ProtocolError(f"bad frame from runtime: {e}") from e
+
+
+def decode_request(header: bytes) -> ToRuntime:
+    """Parse a daemon's header (used by tests that play the runtime's part).
+
+    Raises:
+        ProtocolError: not JSON, or not one of the daemon's messages.
+    """
+    try:
+        return _runtime_decoder.decode(header)
+    except msgspec.DecodeError as e:
+        raise ProtocolError(f"bad frame from daemon: {e}") from e
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:
+    """Read one frame's header and payload; None at a clean end of stream.
+
+    Raises:
+        ProtocolError: the stream ends inside a frame, or a length is beyond the limits.
+    """
+    try:
+        prefix = await reader.readexactly(PREFIX.size)
+    except asyncio.IncompleteReadError as e:
+        if not e.partial:
+            return None
+        raise ProtocolError("stream ended inside a frame prefix") from e
+    header_len, payload_len = PREFIX.unpack(prefix)
+    if header_len > MAX_HEADER or payload_len > MAX_PAYLOAD:
+        raise ProtocolError(f"frame too large: header {header_len}, payload {payload_len}")
+    try:
+        data = await reader.readexactly(header_len + payload_len)
+    except asyncio.IncompleteReadError as e:
+        raise ProtocolError("stream ended inside a frame") from e
+    return data[:header_len], data[header_len:]

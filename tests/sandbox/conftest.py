@@ -1,0 +1,111 @@
+"""Fixtures that start real instances (isolation "none", and "namespaces" as root).
+
+Every test ends by checking that nothing is left behind: no cgroup, no process.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fcd.config import Config
+from fcd.instances.instance import Instance, Isolation
+from fcd.model import FunctionContext, InstanceSpec, InvokeRequest, InvokeResult
+
+ISOLATIONS = [
+    "none",
+    pytest.param("namespaces", marks=pytest.mark.root),
+]
+
+
+def write_code(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        path.chmod(0o755 if name == "bootstrap" else 0o644)
+    return root
+
+
+def context(**overrides: Any) -> FunctionContext:
+    fields: dict[str, Any] = {
+        "service_name": "svc",
+        "function_name": "fn",
+        "qualifier": "LATEST",
+        "version_id": "",
+        "handler": "index.handler",
+        "memory_mb": 128,
+        "timeout_s": 5,
+        "initializer": "",
+        "initialization_timeout_s": 3,
+        "region": "cn-hangzhou",
+        "account_id": "1234567890",
+        "access_key_id": "STS.key",
+        "access_key_secret": "secret",
+        "security_token": "token",
+    }
+    fields.update(overrides)
+    return FunctionContext(**fields)
+
+
+@dataclass
+class Starter:
+    isolation: Isolation
+    base: Path
+    started: list[Instance] = field(default_factory=list)
+    lines: list[tuple[str, bytes]] = field(default_factory=list)
+
+    async def __call__(
+        self, files: dict[str, str], runtime: str = "python3", **kw: Any
+    ) -> Instance:
+        code = write_code(self.base / uuid.uuid4().hex[:8], files)
+        ctx_fields = {k: kw.pop(k) for k in list(kw) if k in FunctionContext.__dataclass_fields__}
+        spec = InstanceSpec(
+            instance_id="c-" + uuid.uuid4().hex[:16],
+            runtime=runtime,
+            code_dir=code,
+            layer_dirs=kw.pop("layer_dirs", ()),
+            environment=kw.pop("environment", {"USER_VAR": "1"}),
+            context=context(**ctx_fields),
+            internet_access=kw.pop("internet_access", False),
+            **kw,
+        )
+        instance = await Instance.start(spec, self.isolation, self._log)
+        self.started.append(instance)
+        return instance
+
+    def _log(self, request_id: str, line: bytes) -> None:
+        self.lines.append((request_id, line))
+
+
+async def invoke(instance: Instance, payload: bytes = b"", limit: float = 5) -> InvokeResult:
+    return await instance.invoke(InvokeRequest(str(uuid.uuid4()), payload, limit))
+
+
+@pytest.fixture(params=ISOLATIONS)
+async def start(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Starter]:
+    mode = request.param
+    isolation = Isolation.from_config(Config(isolation=mode), tmp_path / "data")
+    starter = Starter(isolation, tmp_path / "code")
+    yield starter
+    pids = [i.sandbox.pid for i in starter.started]
+    for instance in starter.started:
+        await instance.stop()
+    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]  # noqa: ASYNC240
+    assert alive == [], "a process outlived its instance"
+    backend = isolation.backend
+    if backend is not None:
+        for base in getattr(backend, "bases", {}).values():
+            assert [p.name for p in base.iterdir() if p.is_dir()] == [], "cgroup left behind"
+    await isolation.close()
+
+
+Start = Callable[..., Any]

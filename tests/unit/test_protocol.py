@@ -1,0 +1,59 @@
+"""The daemon↔runtime frames: round trips, stream reading, and refusal of broken frames."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from fcd.instances import protocol
+
+
+def _reader(data: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
+
+
+async def test_frames_round_trip_with_raw_payload() -> None:
+    payload = bytes(range(256)) * 3
+    data = protocol.encode(protocol.Result(id="r1", error="HandledInvocationError"), payload)
+    data += protocol.encode(protocol.Log(id="r1"), b"line\n")
+    reader = _reader(data)
+    frame = await protocol.read_frame(reader)
+    assert frame is not None
+    header, body = frame
+    assert protocol.decode_header(header) == protocol.Result(
+        id="r1", error="HandledInvocationError"
+    )
+    assert body == payload
+    frame = await protocol.read_frame(reader)
+    assert frame is not None
+    assert protocol.decode_header(frame[0]) == protocol.Log(id="r1")
+    assert await protocol.read_frame(reader) is None
+
+
+async def test_requests_decode_as_the_runtime_sees_them() -> None:
+    message = protocol.Invoke(id="x", credentials={"access_key_id": "k"}, retry_count=2)
+    frame = await protocol.read_frame(_reader(protocol.encode(message, b"event")))
+    assert frame is not None
+    assert protocol.decode_request(frame[0]) == message
+    assert frame[1] == b"event"
+
+
+async def test_a_frame_cut_short_is_a_protocol_error() -> None:
+    data = protocol.encode(protocol.Log(id="a"), b"0123456789")
+    with pytest.raises(protocol.ProtocolError):
+        await protocol.read_frame(_reader(data[:-3]))
+    with pytest.raises(protocol.ProtocolError):
+        await protocol.read_frame(_reader(data[:5]))
+
+
+async def test_oversized_and_unknown_frames_are_refused() -> None:
+    with pytest.raises(protocol.ProtocolError):
+        await protocol.read_frame(_reader(protocol.PREFIX.pack(protocol.MAX_HEADER + 1, 0)))
+    with pytest.raises(protocol.ProtocolError):
+        protocol.decode_header(b'{"t":"nonsense"}')
+    with pytest.raises(protocol.ProtocolError):
+        protocol.decode_header(b"not json")
