@@ -5,6 +5,7 @@ Every test ends by checking that nothing is left behind: no cgroup, no process.
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -90,22 +91,39 @@ async def invoke(instance: Instance, payload: bytes = b"", limit: float = 5) -> 
     return await instance.invoke(InvokeRequest(str(uuid.uuid4()), payload, limit))
 
 
-@pytest.fixture(params=ISOLATIONS)
-async def start(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Starter]:
-    mode = request.param
-    isolation = Isolation.from_config(Config(isolation=mode), tmp_path / "data")
+@contextlib.asynccontextmanager
+async def starter(mode: str, tmp_path: Path) -> AsyncIterator[Starter]:
+    isolation = Isolation.from_config(Config(isolation=mode), tmp_path / "data")  # type: ignore[arg-type]
     starter = Starter(isolation, tmp_path / "code")
-    yield starter
-    pids = [i.sandbox.pid for i in starter.started]
-    for instance in starter.started:
-        await instance.stop()
+    try:
+        yield starter
+    finally:
+        pids = [i.sandbox.pid for i in starter.started]
+        names = {i.id for i in starter.started}
+        for instance in starter.started:
+            await instance.stop()
+        await isolation.close()
     alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]  # noqa: ASYNC240
     assert alive == [], "a process outlived its instance"
     backend = isolation.backend
     if backend is not None:
         for base in getattr(backend, "bases", {}).values():
-            assert [p.name for p in base.iterdir() if p.is_dir()] == [], "cgroup left behind"
-    await isolation.close()
+            left = {p.name for p in base.iterdir()} & names if base.exists() else set()
+            assert left == set(), "cgroups left behind"
+
+
+@pytest.fixture(params=ISOLATIONS)
+async def start(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Starter]:
+    """Starts instances under each isolation mode in turn."""
+    async with starter(request.param, tmp_path) as s:
+        yield s
+
+
+@pytest.fixture
+async def sandboxed(tmp_path: Path) -> AsyncIterator[Starter]:
+    """Starts instances in real sandboxes (tests using it are marked root)."""
+    async with starter("namespaces", tmp_path) as s:
+        yield s
 
 
 Start = Callable[..., Any]

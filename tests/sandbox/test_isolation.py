@@ -1,0 +1,167 @@
+"""What a sandbox keeps a function from doing (DESIGN §8). Root only: real namespaces/cgroups."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from fcd.config import Config
+from fcd.instances.instance import Isolation
+from tests.sandbox.conftest import Starter, invoke, write_code
+
+pytestmark = pytest.mark.root
+
+PROBE = {
+    "index.py": """
+        import json, os, socket, subprocess
+
+        def attempt(fn):
+            try:
+                return ["ok", fn()]
+            except Exception as e:
+                return ["error", type(e).__name__]
+
+        def write(path):
+            with open(path, "w") as f:
+                f.write("x")
+            return path
+
+        def connect(port):
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                return "connected"
+
+        def handler(event, context):
+            args = json.loads(event)
+            what = args["what"]
+            if what == "read":
+                return json.dumps(attempt(lambda: open(args["path"]).read()))
+            if what == "write":
+                return json.dumps(attempt(lambda: write(args["path"])))
+            if what == "pids":
+                return json.dumps(sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+            if what == "ids":
+                return json.dumps([os.getuid(), os.getgid(), os.getgroups(),
+                                   open("/proc/self/status").read().split("NoNewPrivs:")[1].split()[0]])
+            if what == "connect":
+                return json.dumps(attempt(lambda: connect(args["port"])))
+            if what == "fill_tmp":
+                written = 0
+                try:
+                    with open("/tmp/fill", "wb") as f:
+                        while written < 64 << 20:
+                            f.write(b"\\0" * (1 << 20))
+                            written += 1 << 20
+                        f.flush()
+                except OSError as e:
+                    return json.dumps(["error", e.errno, written])
+                return json.dumps(["ok", written])
+            if what == "ifaces":
+                return json.dumps(sorted(n for _, n in socket.if_nameindex()))
+            if what == "mounts":
+                return open("/proc/self/mounts").read()
+            if what == "oom":
+                hog = []
+                while True:
+                    hog.append(bytearray(8 << 20))
+            if what == "forkbomb":
+                children = []
+                try:
+                    while len(children) < 5000:
+                        children.append(subprocess.Popen(["/bin/sleep", "30"]))
+                except OSError as e:
+                    return json.dumps(["limited", len(children)])
+                return json.dumps(["unlimited", len(children)])
+            return "?"
+    """
+}
+
+
+async def probe(instance, **args):  # type: ignore[no-untyped-def]
+    result = await invoke(instance, json.dumps(args).encode(), limit=20)
+    assert result.error_type is None, result.body
+    return json.loads(result.body) if result.body[:1] in b"[{" else result.body
+
+
+async def test_a_function_cannot_read_another_functions_code(
+    sandboxed: Starter, tmp_path: Path
+) -> None:
+    other = write_code(tmp_path / "other", {"secret.py": "KEY = 'hunter2'\n"})
+    instance = await sandboxed(PROBE)
+    assert await probe(instance, what="read", path="/code/index.py") != [
+        "error",
+        "FileNotFoundError",
+    ]
+    assert (await probe(instance, what="read", path=str(other / "secret.py")))[0] == "error"
+    assert (await probe(instance, what="read", path="/etc/shadow"))[0] == "error"
+    mounts = await probe(instance, what="mounts")
+    assert str(other) not in mounts.decode()
+
+
+async def test_runs_unprivileged_with_no_new_privileges(sandboxed: Starter) -> None:
+    uid, gid, groups, no_new_privs = await probe(await sandboxed(PROBE), what="ids")
+    assert 10000 <= uid < 11000
+    assert gid == uid
+    assert groups == []
+    assert no_new_privs == "1"
+
+
+async def test_host_processes_are_invisible(sandboxed: Starter) -> None:
+    pids = await probe(await sandboxed(PROBE), what="pids")
+    assert max(pids) < 10  # its own pid namespace: reaper 1, runtime 2
+    assert 1 in pids
+
+
+async def test_only_tmp_is_writable(sandboxed: Starter) -> None:
+    instance = await sandboxed(PROBE)
+    for path in ("/code/new.py", "/etc/passwd", "/usr/x", "/x", "/opt/x", "/var/fc/runtime/x"):
+        assert (await probe(instance, what="write", path=path))[0] == "error", path
+    assert await probe(instance, what="write", path="/tmp/x") == ["ok", "/tmp/x"]
+
+
+async def test_tmp_is_size_capped(sandboxed: Starter) -> None:
+    result = await probe(await sandboxed(PROBE, tmp_size_mb=8), what="fill_tmp")
+    assert result[0] == "error"
+    assert result[1] == 28  # ENOSPC
+    assert result[2] <= 8 << 20
+
+
+async def test_no_network_but_loopback_without_internet_access(sandboxed: Starter) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        instance = await sandboxed(PROBE, internet_access=False)
+        assert (await probe(instance, what="connect", port=port))[0] == "error"
+    assert await probe(instance, what="ifaces") == ["lo"]
+
+
+async def test_oom_is_reported_as_oom(sandboxed: Starter) -> None:
+    instance = await sandboxed(PROBE, memory_mb=128)
+    result = await invoke(instance, json.dumps({"what": "oom"}).encode(), limit=30)
+    assert result.error_type == "UnhandledInvocationError"
+    assert (result.instance_fatal, result.fatal_reason) == (True, "oom")
+    message = json.loads(result.body)["errorMessage"]
+    assert message.startswith("Process exited unexpectedly before completing request")
+    assert "out of memory" in message
+    assert 100 < result.max_memory_mb <= 129
+
+
+async def test_fork_bomb_is_limited_by_pids(sandboxed: Starter) -> None:
+    instance = await sandboxed(PROBE)
+    verdict, count = await probe(instance, what="forkbomb")
+    assert verdict == "limited"
+    assert count < 512
+
+
+async def test_isolation_refuses_without_root_unless_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fcd.isolation import sandbox
+
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    with pytest.raises(sandbox.IsolationUnavailable, match="isolation = none"):
+        Isolation.from_config(Config(isolation="namespaces"), tmp_path)
+    assert Isolation.from_config(Config(isolation="none"), tmp_path).mode == "none"
