@@ -17,6 +17,8 @@ import msgspec
 
 SECONDS = 1
 MINUTES = 60 * SECONDS
+HOURS = 60 * MINUTES
+DAYS = 24 * HOURS
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -51,6 +53,13 @@ class Instances(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_per_function: int = 100
 
 
+class Retention(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How long function log lines and per-invocation metering rows are kept, in seconds."""
+
+    logs: int = 7 * DAYS
+    invocations: int = 90 * DAYS
+
+
 class Runtimes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Interpreters behind the FC runtime names: real binaries, never a shim such as pyenv's."""
 
@@ -74,6 +83,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     limits: Limits = msgspec.field(default_factory=Limits)
     instances: Instances = msgspec.field(default_factory=Instances)
     runtimes: Runtimes = msgspec.field(default_factory=Runtimes)
+    retention: Retention = msgspec.field(default_factory=Retention)
 
     @property
     def host(self) -> str:

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 
@@ -30,7 +30,14 @@ from fcd.api import routes as api_routes
 from fcd.api.app import create_app
 from fcd.api.context import ApiContext
 from fcd.config import Config, ConfigError, load
+from fcd.gateway.app import Gateway
+from fcd.instances.instance import Isolation, IsolationUnavailable
+from fcd.instances.manager import InstanceManager
+from fcd.invocations.catalog import Catalog
+from fcd.invocations.invoker import Invoker
+from fcd.invocations.recorder import Recorder
 from fcd.store import Store
+from fcd.store.code import CodeStore
 
 log = logging.getLogger("fcd")
 
@@ -86,6 +93,12 @@ def ensure_admin_key(store: Store, config: Config, data_dir: Path) -> AccessKeys
     return AccessKeys(pairs)
 
 
+class Component(Protocol):
+    """A long-lived part of the daemon: it serves until stopped, setting ``ready`` once up."""
+
+    async def run(self, *, ready: asyncio.Event) -> None: ...
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn without its own signal handling: the daemon decides when to stop."""
 
@@ -107,6 +120,24 @@ class Daemon:
             config=config, store=self.store, data_dir=self.data_dir, secret_for=self.keys.secret_for
         )
         self.app = create_app(self.context, api_routes.blueprints(self.context))
+        # The invoke path: gateway → invoker → catalog + instance manager → isolation; metering
+        # and function logs are buffered by the recorder and written in batches.
+        self.isolation = Isolation.from_config(config, self.data_dir)
+        self.recorder = Recorder(self.store, config.retention)
+        self.catalog = Catalog(self.store, config)
+        self.store.on_write(self.catalog.invalidate)
+        self.instances = InstanceManager(self.isolation, config.instances, self.recorder.log)
+        self.invoker = Invoker(
+            self.catalog,
+            self.instances,
+            self.recorder,
+            config,
+            CodeStore(self.data_dir, config.limits).unpack,
+            isolated=self.isolation.isolated,
+        )
+        self.gateway = Gateway(
+            self.app, self.invoker, secret_for=self.keys.secret_for, limits=config.limits
+        )
         self._stop = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -118,7 +149,7 @@ class Daemon:
     async def run(self) -> None:
         server = _EmbeddedServer(
             uvicorn.Config(
-                self.app,
+                self.gateway,
                 host=self.config.host,
                 port=self.config.port,
                 http="httptools",
@@ -133,13 +164,29 @@ class Daemon:
         )
         try:
             async with asyncio.TaskGroup() as group:
+                components: dict[str, Component] = {
+                    "isolation": self.isolation,
+                    "recorder": self.recorder,
+                    "instances": self.instances,
+                }
+                tasks: dict[str, asyncio.Task[None]] = {}
+                for name, component in components.items():
+                    ready = asyncio.Event()
+                    tasks[name] = group.create_task(component.run(ready=ready), name=name)
+                    await ready.wait()
                 listener = _listen(self.config.host, self.config.port)
-                group.create_task(server.serve(sockets=[listener]), name="http-server")
+                serving = group.create_task(server.serve(sockets=[listener]), name="http-server")
                 log.info("fcd %s listening on http://%s", __version__, self.config.listen)
                 await self._stop.wait()
                 log.info("stopping: no new connections, draining in-flight requests")
                 server.should_exit = True
+                await serving
+                # No invocation is in flight now: stop the instances, then write the last rows.
+                await self.instances.close()
+                self.recorder.close()
+                tasks["isolation"].cancel()
         finally:
+            await self.isolation.close()
             self.store.close()
             log.info("stopped")
 
@@ -185,7 +232,11 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
 
 
 async def _serve(config: Config) -> None:
-    daemon = Daemon(config)
+    try:
+        daemon = Daemon(config)
+    except IsolationUnavailable as e:
+        log.error("%s", e)
+        raise SystemExit(2) from None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, daemon.request_stop)

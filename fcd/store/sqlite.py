@@ -63,18 +63,33 @@ class Store:
         )
         self._thread.start()
         self._closed = False
+        self._write_listeners: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
         return f"<Store {self.path} queued={self._queue.qsize()}>"
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in a write transaction on the writer thread; return after the commit."""
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, notify: bool = True) -> T:
+        """Run ``fn`` in a write transaction on the writer thread; return after the commit.
+
+        With ``notify`` (the default) the :meth:`on_write` listeners run afterwards, so caches
+        of resources (the invoke path's function catalog) drop what may have changed. Writes
+        that never touch resources (metering, logs) pass ``notify=False``.
+        """
         if self._closed:
             raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put((fn, loop, future))
-        return await future
+        try:
+            return await future
+        finally:
+            if notify:
+                for listener in self._write_listeners:
+                    listener()
+
+    def on_write(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` on the event loop after every notifying write (even a failed one)."""
+        self._write_listeners.append(listener)
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a write transaction from a thread with no event loop (start-up, tools)."""

@@ -6,6 +6,7 @@ import base64
 import json
 
 from fcd.gateway import headers
+from fcd.invocations import results
 from fcd.metering import usage
 from fcd.model import InvokeResult
 
@@ -80,30 +81,30 @@ def test_log_tail_keeps_the_last_4_kb_on_a_character_boundary() -> None:
 
 
 def test_status_of_each_kind_of_result() -> None:
-    assert headers.status_of(result()) == usage.SUCCESS
-    assert headers.status_of(result(error_type=headers.HANDLED)) == usage.HANDLED
-    assert headers.status_of(result(error_type=headers.UNHANDLED)) == usage.UNHANDLED
+    assert results.status_of(result()) == usage.SUCCESS
+    assert results.status_of(result(error_type=headers.HANDLED)) == usage.HANDLED
+    assert results.status_of(result(error_type=headers.UNHANDLED)) == usage.UNHANDLED
     fatal = {"error_type": headers.UNHANDLED, "instance_fatal": True}
-    assert headers.status_of(result(**fatal, fatal_reason="timeout")) == usage.TIMEOUT
-    assert headers.status_of(result(**fatal, fatal_reason="oom")) == usage.OOM
-    assert headers.status_of(result(**fatal, fatal_reason="exited")) == usage.CRASHED
+    assert results.status_of(result(**fatal, fatal_reason="timeout")) == usage.TIMEOUT
+    assert results.status_of(result(**fatal, fatal_reason="oom")) == usage.OOM
+    assert results.status_of(result(**fatal, fatal_reason="exited")) == usage.CRASHED
 
 
 def test_fatal_bodies_name_what_happened() -> None:
     timed_out = result(instance_fatal=True, fatal_reason="timeout", max_memory_mb=9.5)
-    body = json.loads(headers.fatal_body(timed_out, timeout_s=3, memory_mb=128))
+    body = json.loads(results.fatal_body(timed_out, timeout_s=3, memory_mb=128))
     assert body["errorMessage"] == "Function timed out after 3 seconds (maxMemoryUsage: 9.50MB)"
     oom = result(instance_fatal=True, fatal_reason="oom", max_memory_mb=128)
-    body = json.loads(headers.fatal_body(oom, timeout_s=3, memory_mb=128))
+    body = json.loads(results.fatal_body(oom, timeout_s=3, memory_mb=128))
     assert "out of memory" in body["errorMessage"]
     assert body["errorType"] == "OutOfMemoryError"
     died = result(instance_fatal=True, fatal_reason="exited", duration_ms=6.2)
-    body = json.loads(headers.fatal_body(died, timeout_s=3, memory_mb=128))
+    body = json.loads(results.fatal_body(died, timeout_s=3, memory_mb=128))
     assert body["errorMessage"].startswith("Process exited unexpectedly before completing request")
 
 
 def test_summary_line_marks_cold_starts_and_missing_isolation() -> None:
-    warm = headers.summary_line(
+    warm = results.summary_line(
         request_id="r",
         duration_ms=3.17,
         memory_mb=512,
@@ -115,7 +116,7 @@ def test_summary_line_marks_cold_starts_and_missing_isolation() -> None:
         b"FC Invoke Summary RequestId: r Duration: 3.17 ms, Billed Duration: 100 ms, "
         b"Memory Size: 512 MB, Max Memory Used: 54.58 MB\n"
     )
-    cold = headers.summary_line(
+    cold = results.summary_line(
         request_id="r",
         duration_ms=101,
         memory_mb=128,
