@@ -11,6 +11,7 @@ from fcd.api import (
     code,
     custom_domains,
     functions,
+    invocation_logs,
     layers,
     provision,
     services,
@@ -45,4 +46,5 @@ def blueprints(context: ApiContext) -> list[Blueprint]:
         triggers.routes,
         custom_domains.routes,
         tags.routes,
+        invocation_logs.routes,
     ]

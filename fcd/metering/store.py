@@ -69,23 +69,7 @@ def report(
         "GROUP BY day, service, function ORDER BY day, service, function",
         args,
     ).fetchall()
-    return [
-        ReportRow(
-            r[0],
-            r[1],
-            r[2],
-            UsageTotal(
-                invocations=r[3],
-                cold_starts=r[4],
-                errors=r[5],
-                duration_ms=r[6],
-                billed_ms=r[7],
-                gb_seconds=r[8],
-                max_memory_mb=r[9],
-            ),
-        )
-        for r in rows
-    ]
+    return [ReportRow(r[0], r[1], r[2], UsageTotal(*r[3:])) for r in rows]
 
 
 def by_request(conn: sqlite3.Connection, request_id: str) -> Usage | None:
@@ -98,19 +82,6 @@ def by_request(conn: sqlite3.Connection, request_id: str) -> Usage | None:
     ).fetchone()
     if row is None:
         return None
-    return Usage(
-        request_id=row[0],
-        service=row[1],
-        function=row[2],
-        qualifier=row[3],
-        version_id=row[4],
-        started_at=row[5],
-        duration_ms=row[6],
-        billed_ms=row[7],
-        memory_mb=row[8],
-        gb_seconds=row[9],
-        max_memory_mb=row[10],
-        cold=bool(row[11]),
-        cold_start_ms=row[12],
-        status=row[13],
-    )
+    values = list(row)
+    values[11] = bool(values[11])  # the `cold` column
+    return Usage(*values)

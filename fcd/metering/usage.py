@@ -138,6 +138,18 @@ class UsageTotal:
             max_memory_mb=max(self.max_memory_mb, usage.max_memory_mb),
         )
 
+    def plus(self, other: UsageTotal) -> UsageTotal:
+        """The total of two totals (a service's day from its functions' days, and so on)."""
+        return UsageTotal(
+            invocations=self.invocations + other.invocations,
+            cold_starts=self.cold_starts + other.cold_starts,
+            errors=self.errors + other.errors,
+            duration_ms=self.duration_ms + other.duration_ms,
+            billed_ms=self.billed_ms + other.billed_ms,
+            gb_seconds=self.gb_seconds + other.gb_seconds,
+            max_memory_mb=max(self.max_memory_mb, other.max_memory_mb),
+        )
+
 
 def summarize(records: list[Usage]) -> dict[tuple[str, str, str], UsageTotal]:
     """Totals per ``(day, service, function)``, the grouping every usage report starts from."""

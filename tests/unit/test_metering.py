@@ -95,3 +95,14 @@ def test_summarize_groups_by_day_service_function() -> None:
     assert totals[("2026-11-01", "s", "b")].billed_ms == 100
     assert totals[("2026-11-02", "s", "a")].billed_ms == 1000
     assert len(totals) == 3
+
+
+def test_totals_add_up() -> None:
+    a = usage.UsageTotal().add(_record(1, "a", 50, cold=True))
+    b = usage.UsageTotal().add(_record(1, "b", 250, status=usage.TIMEOUT))
+    both = a.plus(b)
+    assert both.invocations == 2
+    assert both.cold_starts == 1
+    assert both.errors == 1
+    assert both.billed_ms == 400
+    assert both.max_memory_mb == 25.0
