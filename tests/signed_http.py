@@ -10,6 +10,7 @@ import email.utils
 import http.client
 import time
 from collections.abc import Mapping
+from urllib.parse import parse_qs
 
 import requests
 
@@ -27,12 +28,17 @@ def sign_headers(
     date: str | None = None,
 ) -> dict[str, str]:
     """``headers`` plus ``Date``, ``Content-Type`` (unless given) and a valid ``Authorization``
-    for ``path`` exactly as it will be sent (the query, if any, is not signed)."""
+    for ``path`` exactly as it will be sent. The query is signed only on HTTP-trigger routes
+    (``/2016-08-15/proxy/...``), as FC does."""
     out = {"Date": date or email.utils.formatdate(time.time(), usegmt=True)}
     out.update(headers or {})
     out.setdefault("Content-Type", "application/json")
     lowered = {k.lower(): v for k, v in out.items()}
-    text = signature.string_to_sign(method, lowered, path.split("?", 1)[0])
+    raw_path, _, query = path.partition("?")
+    signed_query = None
+    if raw_path.startswith(signature.PROXY_PREFIX):
+        signed_query = parse_qs(query, keep_blank_values=True)
+    text = signature.string_to_sign(method, lowered, raw_path, signed_query)
     out["Authorization"] = signature.authorization(key_id, secret, text)
     return out
 
