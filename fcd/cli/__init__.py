@@ -46,13 +46,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = parser.parse_args(argv)
     endpoint = ""
     try:
-        if args.handler is None:
+        if args.execute is None:
             result = args.config_command(args, environ)
         else:
             credentials = config.resolve(environ, profile=args.profile, endpoint=args.endpoint)
             endpoint = credentials.endpoint
             with Client(credentials) as client:
-                result = args.handler(client, args)
+                result = args.execute(client, args)
         output.emit(result, as_json=args.json, out=sys.stdout)
     except argparse.ArgumentTypeError as e:
         parser.error(str(e))

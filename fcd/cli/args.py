@@ -39,7 +39,7 @@ def leaf(
     parser.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print raw JSON"
     )
-    parser.set_defaults(handler=handler)
+    parser.set_defaults(execute=handler)
     return parser
 
 

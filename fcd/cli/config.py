@@ -133,7 +133,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for name in SETTINGS:
         option = "--" + name.replace("_", "-")
         parser.add_argument(option, dest=f"set_{name}", default=None, metavar="VALUE")
-    parser.set_defaults(handler=None, config_command=run)
+    parser.set_defaults(execute=None, config_command=run)
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:

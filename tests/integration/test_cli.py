@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,192 @@ def test_docs_list_exactly_the_commands_of_the_help() -> None:
     )
     assert documented == from_help
     assert len(from_help) > 20
+
+
+HANDLER_PY = "def handler(event, context):\n    return 'hello ' + event.decode()\n"
+
+
+def service_with_code(env: dict[str, str], tmp_path: Path, service: str) -> Path:
+    """Create ``service`` and return a code directory with a Python handler."""
+    fcctl(env, "service", "create", service)
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "index.py").write_text(HANDLER_PY)
+    return code
+
+
+def test_function_deploy_directory_then_zip(
+    env: dict[str, str], tmp_path: Path, unique: str
+) -> None:
+    service = f"cli_fn_{unique}"
+    code = service_with_code(env, tmp_path, service)
+    (code / "lib").mkdir()
+    (code / "lib" / "util.py").write_text("X = 1\n")
+
+    deploy = ["function", "deploy", f"{service}/hello"]
+    settings = ["--runtime", "python3.10", "--handler", "index.handler", "--memory-size", "256"]
+    created = as_json(env, *deploy, str(code), *settings, "--env", "A=1", "--env", "B=2")
+    assert isinstance(created, dict)
+    assert created["runtime"] == "python3.10"
+    assert created["environmentVariables"] == {"A": "1", "B": "2"}
+    assert created["memorySize"] == 256
+    first_checksum = created["codeChecksum"]
+
+    # Same tree, same bytes: deploying again changes no checksum, and keeps the settings.
+    again = as_json(env, *deploy, str(code))
+    assert isinstance(again, dict)
+    assert again["codeChecksum"] == first_checksum
+    assert again["memorySize"] == 256
+
+    archive = tmp_path / "code.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("index.py", HANDLER_PY + "# v2\n")
+    updated = as_json(env, *deploy, str(archive), "--timeout", "30")
+    assert isinstance(updated, dict)
+    assert updated["codeChecksum"] != first_checksum
+    assert updated["timeout"] == 30
+    assert updated["handler"] == "index.handler"
+
+    code_info = as_json(env, "function", "code", f"{service}/hello")
+    assert isinstance(code_info, dict)
+    assert code_info["checksum"] == updated["codeChecksum"]
+
+    listed = fcctl(env, "function", "list", service).stdout.splitlines()
+    assert listed[0].split()[:3] == ["functionName", "runtime", "handler"]
+    assert listed[1].split()[:3] == ["hello", "python3.10", "index.handler"]
+
+    not_zip = tmp_path / "notes.txt"
+    not_zip.write_text("hi")
+    bad = fcctl(env, *deploy, str(not_zip), status=2)
+    assert "neither a directory nor a ZIP" in bad.stderr
+    missing_runtime = fcctl(env, "function", "deploy", f"{service}/other", str(code), status=1)
+    assert "400 InvalidArgument" in missing_runtime.stderr
+
+    fcctl(env, "function", "delete", f"{service}/hello")
+    fcctl(env, "service", "delete", service)
+
+
+def test_function_create_update_get_delete(
+    env: dict[str, str], tmp_path: Path, unique: str
+) -> None:
+    service = f"cli_fc_{unique}"
+    code = service_with_code(env, tmp_path, service)
+    ref = f"{service}/fn"
+    create = ["function", "create", ref, "--runtime", "python3.10", "--handler", "index.handler"]
+    created = as_json(env, *create, "--code", str(code), "--description", "one")
+    assert isinstance(created, dict)
+    assert created["description"] == "one"
+    dup = fcctl(env, *create, "--code", str(code), status=1)
+    assert "409 FunctionAlreadyExists" in dup.stderr
+    bad = fcctl(env, "function", "update", ref, "--runtime", "cobol", status=1)
+    assert "400 InvalidArgument" in bad.stderr
+
+    updated = as_json(
+        env, "function", "update", ref, "--description", "two", "--instance-concurrency", "5"
+    )
+    assert isinstance(updated, dict)
+    assert (updated["description"], updated["instanceConcurrency"]) == ("two", 5)
+    got = as_json(env, "function", "get", f"{service}.LATEST/fn")
+    assert isinstance(got, dict)
+    assert got["description"] == "two"
+    stale = fcctl(env, "function", "delete", ref, "--if-match", "nope", status=1)
+    assert "412 PreconditionFailed" in stale.stderr
+    qualified = fcctl(env, "function", "update", f"{service}.1/fn", status=2)
+    assert "only reads go through a qualifier" in qualified.stderr
+    fcctl(env, "function", "delete", ref)
+    gone = fcctl(env, "function", "get", ref, status=1)
+    assert "404 FunctionNotFound" in gone.stderr
+    fcctl(env, "service", "delete", service)
+
+
+def test_triggers_versions_aliases(env: dict[str, str], tmp_path: Path, unique: str) -> None:
+    service = f"cli_tva_{unique}"
+    code = service_with_code(env, tmp_path, service)
+    python = ["--runtime", "python3.10", "--handler", "index.handler"]
+    fcctl(env, "function", "deploy", f"{service}/fn", str(code), *python)
+
+    config = {"authType": "anonymous", "methods": ["GET", "POST"]}
+    trigger = as_json(
+        env,
+        "trigger",
+        "create",
+        f"{service}/fn",
+        "web",
+        "--type",
+        "http",
+        "--config",
+        json.dumps(config),
+        "--description",
+        "d",
+    )
+    assert isinstance(trigger, dict)
+    assert trigger["triggerConfig"] == config
+    config_file = tmp_path / "timer.json"
+    config_file.write_text(
+        json.dumps({"cronExpression": "@every 5m", "enable": False, "payload": "p"})
+    )
+    fcctl(
+        env,
+        "trigger",
+        "create",
+        f"{service}/fn",
+        "tick",
+        "--type",
+        "timer",
+        "--config",
+        f"@{config_file}",
+    )
+    rows = fcctl(env, "trigger", "list", f"{service}/fn").stdout.splitlines()[1:]
+    assert [(r.split()[0], r.split()[1]) for r in rows] == [("tick", "timer"), ("web", "http")]
+    changed = as_json(env, "trigger", "update", f"{service}/fn", "web", "--description", "e")
+    assert isinstance(changed, dict)
+    assert (changed["description"], changed["triggerConfig"]) == ("e", config)
+    assert as_json(env, "trigger", "get", f"{service}/fn", "tick")["triggerType"] == "timer"
+    busy = fcctl(env, "function", "delete", f"{service}/fn", status=1)
+    assert "409 FunctionNotEmpty" in busy.stderr
+
+    v1 = as_json(env, "version", "publish", service, "--description", "first")
+    assert isinstance(v1, dict)
+    assert v1["versionId"] == "1"
+    unchanged = fcctl(env, "version", "publish", service, status=1)
+    assert "400" in unchanged.stderr
+    fcctl(env, "function", "update", f"{service}/fn", "--description", "v2")
+    assert as_json(env, "version", "publish", service)["versionId"] == "2"
+    newest_first = [v["versionId"] for v in as_json(env, "version", "list", service)]
+    assert newest_first == ["2", "1"]
+    oldest_first = as_json(env, "version", "list", service, "--direction", "FORWARD")
+    assert [v["versionId"] for v in oldest_first] == ["1", "2"]
+
+    alias = as_json(
+        env,
+        "alias",
+        "create",
+        service,
+        "prod",
+        "--version-id",
+        "1",
+        "--weight",
+        "2=0.25",
+        "--description",
+        "live",
+    )
+    assert isinstance(alias, dict)
+    assert alias["additionalVersionWeight"] == {"2": 0.25}
+    kept = as_json(env, "alias", "update", service, "prod", "--description", "")
+    assert isinstance(kept, dict)
+    assert (kept["versionId"], kept["description"]) == ("1", "")
+    bad_weight = fcctl(env, "alias", "update", service, "prod", "--weight", "2=1.5", status=2)
+    assert "not between 0 and 1" in bad_weight.stderr
+    rows = fcctl(env, "alias", "list", service).stdout.splitlines()
+    assert rows[1].split()[:3] == ["prod", "1", '{"2":0.25}']
+    fn_v1 = as_json(env, "function", "get", f"{service}.prod/fn")
+    assert isinstance(fn_v1, dict)
+    assert fn_v1["description"] != "v2"
+
+    fcctl(env, "alias", "delete", service, "prod")
+    for version in ("1", "2"):
+        fcctl(env, "version", "delete", service, version)
+    for name in ("web", "tick"):
+        fcctl(env, "trigger", "delete", f"{service}/fn", name)
+    fcctl(env, "function", "delete", f"{service}/fn")
+    fcctl(env, "service", "delete", service)
