@@ -99,6 +99,8 @@ def daemon_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
         FCD_ACCOUNT_ID=ACCOUNT_ID,
         FCD_REGION=REGION,
         FCD_LOG_LEVEL="info",
+        # Sandboxes need root (namespaces, cgroups); elsewhere the daemon would refuse to start.
+        FCD_ISOLATION="namespaces" if os.geteuid() == 0 else "none",
     )
     env.update(extra)
     return env

@@ -62,10 +62,12 @@ class Recorder:
         self._usage.append(record)
 
     def log(self, service: str, function: str, request_id: str, line: bytes) -> None:
-        """One line a function printed (without its newline)."""
+        """One line a function printed; a trailing newline is not kept."""
         if len(self._lines) >= MAX_BUFFERED_LINES:
             self._dropped += 1
             return
+        if line.endswith(b"\n"):
+            line = line[:-1]
         self._lines.append(LogLine(service, function, request_id, self.clock(), line))
 
     # the component --------------------------------------------------------------------------
