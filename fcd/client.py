@@ -96,6 +96,22 @@ class Reply:
         return json.loads(self.body) if self.body.strip() else None
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """A synchronous invoke's answer: the function's bytes and what FC says about them.
+
+    ``error_type`` is ``HandledInvocationError``/``UnhandledInvocationError`` when the function
+    failed (the HTTP status is still 200 then, spec §5.3); ``log`` is the decoded tail of the
+    request's log when it was asked for.
+    """
+
+    body: bytes
+    request_id: str
+    error_type: str = ""
+    log: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 def signed_headers(
     credentials: Credentials,
     method: str,
@@ -407,6 +423,43 @@ class Client:
                 raise
             return self.create_function(service, name, **fields)
         return self.update_function(service, name, **fields)
+
+    def invoke_function(
+        self,
+        service: str,
+        name: str,
+        payload: bytes = b"",
+        qualifier: str | None = None,
+        *,
+        asynchronous: bool = False,
+        log_tail: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> Invocation:
+        """Invoke a function (route 13); an asynchronous invoke answers 202 and no body.
+
+        Raises:
+            ClientError: FC refused the invoke (404 FunctionNotFound, 429 ResourceExhausted,
+                ...); a function's own failure is not an exception but ``error_type``.
+        """
+        extra = dict(headers or {})
+        if asynchronous:
+            extra["X-Fc-Invocation-Type"] = "Async"
+        if log_tail:
+            extra["X-Fc-Log-Type"] = "Tail"
+        reply = self.call(
+            "POST",
+            self._function_path(service, name, qualifier) + "/invocations",
+            body=payload,
+            headers=extra,
+        )
+        log = reply.headers.get("x-fc-log-result", "")
+        return Invocation(
+            body=reply.body,
+            request_id=reply.request_id,
+            error_type=reply.headers.get("x-fc-error-type", ""),
+            log=base64.b64decode(log).decode(errors="replace") if log else "",
+            headers=reply.headers,
+        )
 
     # --- triggers (routes 14-18) -----------------------------------------------------------
 

@@ -54,6 +54,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             with Client(credentials) as client:
                 result = args.execute(client, args)
         output.emit(result, as_json=args.json, out=sys.stdout)
+        if isinstance(result, output.Raw) and result.failure:
+            return _fail(result.failure, 1)
     except argparse.ArgumentTypeError as e:
         parser.error(str(e))
     except config.ConfigError as e:

@@ -30,19 +30,24 @@ class Message:
 
 
 def emit(result: Any, *, as_json: bool, out: TextIO) -> None:
-    """Print ``result`` (a mapping, a :class:`Listing`, a :class:`Message` or None)."""
+    """Print ``result`` (a mapping, a :class:`Listing`, a :class:`Message`, :class:`Raw` bytes
+    or None)."""
     if result is None:
         return
     if as_json:
         value = result
         if isinstance(result, Listing):
             value = result.items
-        elif isinstance(result, Message):
+        elif isinstance(result, Message | Raw):
             value = result.data
         if value is not None:
             out.write(json.dumps(value, indent=2, sort_keys=False) + "\n")
         return
-    if isinstance(result, Message):
+    if isinstance(result, Raw):
+        out.flush()
+        out.buffer.write(result.body)
+        out.buffer.flush()
+    elif isinstance(result, Message):
         out.write(result.text + "\n")
     elif isinstance(result, Listing):
         rows = [[cell(item.get(column)) for column in result.columns] for item in result.items]
@@ -74,3 +79,15 @@ def table(header: list[str], rows: list[list[str]]) -> str:
         for row in [header, *rows]
     ]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Bytes for stdout as they are (a function's answer); ``--json`` prints ``data`` instead.
+
+    ``failure`` names what went wrong when the bytes are an error report: fcctl then exits 1.
+    """
+
+    body: bytes
+    data: Any = None
+    failure: str = ""

@@ -207,7 +207,15 @@ def test_docs_list_exactly_the_commands_of_the_help() -> None:
     assert len(from_help) > 20
 
 
-HANDLER_PY = "def handler(event, context):\n    return 'hello ' + event.decode()\n"
+HANDLER_PY = """\
+def handler(event, context):
+    print('got', event.decode())
+    return 'hello ' + event.decode()
+
+
+def fail(event, context):
+    raise ValueError('bad event')
+"""
 
 
 def service_with_code(env: dict[str, str], tmp_path: Path, service: str) -> Path:
@@ -393,4 +401,57 @@ def test_triggers_versions_aliases(env: dict[str, str], tmp_path: Path, unique: 
     for name in ("web", "tick"):
         fcctl(env, "trigger", "delete", f"{service}/fn", name)
     fcctl(env, "function", "delete", f"{service}/fn")
+    fcctl(env, "service", "delete", service)
+
+
+def test_function_invoke(env: dict[str, str], tmp_path: Path, unique: str) -> None:
+    service = f"cli_inv_{unique}"
+    code = service_with_code(env, tmp_path, service)
+    python = ["--runtime", "python3.10", "--handler", "index.handler"]
+    fcctl(env, "function", "deploy", f"{service}/fn", str(code), *python)
+    fcctl(
+        env,
+        "function",
+        "create",
+        f"{service}/bad",
+        *python[:2],
+        "--handler",
+        "index.fail",
+        "--code",
+        str(code),
+    )
+
+    done = fcctl(env, "function", "invoke", f"{service}/fn", "--event", "world", "--log")
+    assert done.stdout == "hello world"
+    assert "got world" in done.stderr
+    event = tmp_path / "event.bin"
+    event.write_bytes(b"file")
+    assert (
+        fcctl(env, "function", "invoke", f"{service}.LATEST/fn", "--event-file", str(event)).stdout
+        == "hello file"
+    )
+    piped = subprocess.run(
+        [str(FCCTL), "function", "invoke", f"{service}/fn", "--event-file", "-"],
+        input="pipe",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert piped.stdout == "hello pipe"
+    described = as_json(env, "function", "invoke", f"{service}/fn", "--event", "j")
+    assert isinstance(described, dict)
+    assert described["body"] == "hello j"
+    assert len(described["requestId"]) == 36
+    assert described["errorType"] is None
+
+    failed = fcctl(env, "function", "invoke", f"{service}/bad", status=1)
+    assert json.loads(failed.stdout)["errorMessage"] == "bad event"
+    assert "the function failed: UnhandledInvocationError" in failed.stderr
+    missing = fcctl(env, "function", "invoke", f"{service}/nope", status=1)
+    assert "404 FunctionNotFound" in missing.stderr
+
+    for name in ("fn", "bad"):
+        fcctl(env, "function", "delete", f"{service}/{name}")
     fcctl(env, "service", "delete", service)

@@ -19,11 +19,34 @@ import pytest
 from tests.daemon import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_ID, REGION, RunningDaemon
 
 NODE_TESTS = Path(__file__).resolve().parents[1] / "node"
-# A Node.js hello world, as the SDK's test/figures/test.zip holds one.
+# The code zip of the tests: a Node.js hello world, as the SDK's test/figures/test.zip holds
+# one, and the same handlers in Python (runtime python3.10) for the invoke tests.
 HELLO_JS = """\
 exports.handler = function (event, context, callback) {
   callback(null, 'hello ' + event);
 };
+"""
+HELLO_PY = """\
+counter = 0
+
+
+def handler(event, context):
+    return 'hello ' + event.decode()
+
+
+def fail(event, context):
+    raise Exception('something is wrong')
+
+
+def initializer(context):
+    global counter
+    counter = 1
+
+
+def count(event, context):
+    global counter
+    counter += 1
+    return counter
 """
 
 pytestmark = pytest.mark.node
@@ -36,6 +59,7 @@ def test_node_sdk_suite(daemon: RunningDaemon, tmp_path: Path) -> None:
     code_zip = tmp_path / "hello.zip"
     with zipfile.ZipFile(code_zip, "w") as archive:
         archive.writestr("index.js", HELLO_JS)
+        archive.writestr("index.py", HELLO_PY)
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
