@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import fc2
@@ -24,6 +25,8 @@ def service(client: fc2.Client, unique: str) -> Iterator[str]:
     name = f"ver_{unique}"
     client.create_service(name, description="这是测试service")
     yield name
+    for function in _all(client.list_functions, name, "functions"):
+        client.delete_function(name, function["functionName"])
     for alias in _all(client.list_aliases, name, "aliases"):
         client.delete_alias(name, alias["aliasName"])
     for version in _all(client.list_versions, name, "versions"):
@@ -352,3 +355,81 @@ def test_version_in_use_by_an_alias_cannot_be_deleted(
     with pytest.raises(FcError) as not_empty:
         client.delete_service(service)
     assert not_empty.value.err_code == "ServiceNotEmpty"
+
+
+# Functions through versions ---------------------------------------------------------------------
+def _code(tmp_path: Path, name: str, text: str) -> str:
+    directory = tmp_path / name
+    directory.mkdir()
+    (directory / "main.py").write_text(f"def my_handler(event, context):\n    return {text!r}\n")
+    return str(directory)
+
+
+def test_get_function_through_versions(client: fc2.Client, service: str, tmp_path: Path) -> None:
+    """PYT test_get_function: config and code checksum frozen per version and alias."""
+    fn = "test_function"
+    created = client.create_function(
+        service,
+        fn,
+        "python3",
+        "main.my_handler",
+        codeDir=_code(tmp_path, "v1", "hello world"),
+        description="这是测试function",
+        environmentVariables={"testKey": "testValue"},
+    ).data
+    checksum = created["codeChecksum"]
+    v1 = client.publish_version(service, "v1").data["versionId"]
+    client.create_alias(service, "test", v1, "test alias", {"1": 0.9})
+
+    updated = client.update_function(
+        service,
+        fn,
+        codeDir=_code(tmp_path, "v2", "new hello world"),
+        description="update function desc",
+        environmentVariables={"newTestKey": "newTestValue"},
+    ).data
+    checksum2 = updated["codeChecksum"]
+    assert checksum2 != checksum
+    v2 = client.publish_version(service, "v2").data["versionId"]
+    client.create_alias(service, "prod", v2, "prod alias", {"1": 0.8})
+
+    for qualifier, description, digest, env in (
+        (v1, "这是测试function", checksum, {"testKey": "testValue"}),
+        ("test", "这是测试function", checksum, {"testKey": "testValue"}),
+        (None, "update function desc", checksum2, {"newTestKey": "newTestValue"}),
+        (v2, "update function desc", checksum2, {"newTestKey": "newTestValue"}),
+        ("prod", "update function desc", checksum2, {"newTestKey": "newTestValue"}),
+    ):
+        got = client.get_function(service, fn, qualifier=qualifier).data
+        assert (got["functionName"], got["handler"]) == (fn, "main.my_handler")
+        assert got["description"] == description
+        assert got["codeChecksum"] == digest
+        assert got["environmentVariables"] == env
+        code = client.get_function_code(service, fn, qualifier=qualifier).data
+        assert code["checksum"] == digest
+        assert code["url"]
+    client.delete_function(service, fn)
+    assert client.get_function(service, fn, qualifier=v1).data["functionName"] == fn
+
+
+def test_list_functions_through_versions(client: fc2.Client, service: str, tmp_path: Path) -> None:
+    """PYT test_list_functions: a version lists the functions that existed when published."""
+    code = _code(tmp_path, "code", "hello")
+    for name in ("test_list_abc", "test_list_abd", "test_list_ade"):
+        client.create_function(service, name, "python3", "main.my_handler", codeDir=code)
+    v1 = client.publish_version(service, "v1").data["versionId"]
+    client.create_alias(service, "test", v1, "test alias", {"1": 0.9})
+    for name in ("test_list_bcd", "test_list_bde", "test_list_zzz"):
+        client.create_function(service, name, "python3", "main.my_handler", codeDir=code)
+    v2 = client.publish_version(service, "v2").data["versionId"]
+    client.create_alias(service, "prod", v2, "prod alias", {"1": 0.8})
+
+    assert len(client.list_functions(service).data["functions"]) == 6
+    r1 = client.list_functions(service, qualifier="test").data
+    assert r1 == client.list_functions(service, qualifier=v1).data
+    assert len(r1["functions"]) == 3
+    r3 = client.list_functions(service, qualifier="prod").data
+    assert r3 == client.list_functions(service, qualifier=v2).data
+    assert len(r3["functions"]) == 6
+    for f in client.list_functions(service).data["functions"]:
+        client.delete_function(service, f["functionName"])
