@@ -17,10 +17,10 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from fcd import __version__
-from fcd.cli import aliases, config, functions, output, services, triggers, versions
+from fcd.cli import aliases, config, functions, logs, output, services, triggers, versions
 from fcd.client import Client, ClientError
 
-GROUPS = (services, functions, triggers, versions, aliases, config)
+GROUPS = (services, functions, triggers, versions, aliases, config, logs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ tests run as root), FC's response headers and error shapes, tail logs, instance 
 from __future__ import annotations
 
 import base64
+import json
 import math
 import threading
 import time
@@ -21,7 +22,8 @@ import pytest
 import requests
 from fc2.fc_exceptions import FcError
 
-from tests.daemon import RunningDaemon
+from tests.daemon import ACCESS_KEY_ID, ACCESS_KEY_SECRET, RunningDaemon
+from tests.integration.test_cli import clean_env, fcctl
 from tests.signed_http import fc_request, sign_headers
 
 ECHO = """
@@ -405,3 +407,39 @@ def wait_for(read: Callable[[], Any], done: Callable[[Any], bool], timeout: floa
         if done(value) or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
+
+
+def test_fcctl_logs_and_usage(
+    daemon: RunningDaemon, service: str, echo: str, tmp_path: Path
+) -> None:
+    first = raw_invoke(daemon, service, echo, b"whoami")
+    raw_invoke(daemon, service, echo, b"whoami")
+    rid = first.headers["x-fc-request-id"]
+    env = clean_env(
+        tmp_path,
+        FCCTL_ENDPOINT=daemon.endpoint,
+        ALIBABA_CLOUD_ACCESS_KEY_ID=ACCESS_KEY_ID,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=ACCESS_KEY_SECRET,
+    )
+    usage_of(daemon, rid)  # written by now
+    shown = fcctl(env, "logs", f"{service}/{echo}", "--request-id", rid).stdout
+    assert f" {rid} line of {rid}\n" in shown
+    assert all(f" {rid} " in line for line in shown.splitlines())
+    assert (
+        len(
+            fcctl(
+                env, "logs", f"{service}/{echo}", "--tail", "2", "--since", "5m"
+            ).stdout.splitlines()
+        )
+        == 2
+    )
+    assert fcctl(env, "logs", f"{service}/{echo}", "--since", str(time.time() + 60)).stdout == (
+        "(no log lines)\n"
+    )
+    table = fcctl(env, "usage", "--service", service).stdout.splitlines()
+    assert table[0].split()[:4] == ["day", "serviceName", "functionName", "invocations"]
+    assert table[1].split()[1:4] == [service, echo, "2"]
+    assert table[-1].split()[:2] == ["TOTAL", "2"]
+    row = json.loads(fcctl(env, "usage", "--request-id", rid, "--json").stdout)
+    assert row["requestId"] == rid
+    assert row["billedDurationMs"] == 300  # the handler sleeps 0.2 s
