@@ -321,7 +321,9 @@ def _make_dirs(path: Path, root: Path, made: set[Path]) -> None:
 def _write_member(zf: zipfile.ZipFile, entry: Entry, target: Path, budget: int) -> int:
     declared = entry.info.file_size
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(target, flags, 0o600)
+    mode = 0o555 if entry.executable else 0o444
+    fd = os.open(target, flags, mode)
+    os.fchmod(fd, mode)  # the umask may have masked bits off; the open descriptor stays writable
     count = 0
     with os.fdopen(fd, "wb") as out, zf.open(entry.info) as member:
         while chunk := member.read(CHUNK):
@@ -331,7 +333,6 @@ def _write_member(zf: zipfile.ZipFile, entry: Entry, target: Path, budget: int) 
             out.write(chunk)
     if count != declared:
         raise _invalid(f"entry {entry.path!r} is shorter than it declares")
-    target.chmod(0o555 if entry.executable else 0o444)
     return count
 
 
