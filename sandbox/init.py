@@ -1,33 +1,26 @@
-"""Enter a sandbox and run a runtime in it: namespaces, mounts, hostname, loopback, uid drop.
+"""Sandbox building blocks: namespaces, mounts, loopback, privilege drop (ctypes on libc).
 
-Stdlib only (ctypes on libc: Python 3.11 has no os.unshare/setns) and independent of fcd: the
-daemon runs it under the system interpreter with the sandbox description as JSON in
-``FCD_SANDBOX``. The process tree it builds:
+Stdlib only and independent of fcd (Python 3.11 has no os.unshare/setns). ``sandbox/zygote.py``
+uses these in the processes it forks:
 
-    init (host pid ns, in the instance's cgroup; waits and exits with the runtime's status)
-      └─ reaper: pid 1 of a new pid namespace; builds the root, reaps orphans
-           └─ runtime: uid/gid from the daemon's pool, no_new_privs, exec'd
+    init (host pid ns, in the sandbox's cgroup; exits with the runtime's status)
+      └─ pid 1 of a new pid namespace: builds the root, reaps orphans
+           └─ runtime: uid/gid from the daemon's pool, no_new_privs
 
 The root is a small tmpfs with read-only binds of the host's system directories, a minimal
 /etc, the function's code read-only at /code, layers at /opt (overlay when several, the first
-one wins), a size-capped tmpfs at /tmp, a private /proc and a /dev with only harmless nodes. The
-old root is detached after pivot_root, so nothing else of the host is reachable.
-
-``enter(spec)`` returns in the runtime process, so a forking zygote can run a runtime in-process;
-``main()`` execs one.
+one wins), a size-capped tmpfs at /tmp, a private /proc and a /dev with only harmless nodes. It
+is built in two steps, :func:`prepare_root` (generic, ahead of requests) and
+:func:`specialise_root` (the function's files, then pivot_root and detaching the host's tree).
 """
 
 from __future__ import annotations
 
 import ctypes
 import fcntl
-import json
 import os
-import signal
 import socket
 import struct
-import sys
-import time
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -130,9 +123,13 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
-def build_root(spec: dict[str, object]) -> None:
-    """Assemble the sandbox's root under ``spec['root']`` (in the private mount namespace)."""
-    root = str(spec["root"])
+def prepare_root(desc: dict[str, object]) -> None:
+    """Build the generic part of the root under ``desc['root']``: everything but the function.
+
+    Runs in the new mount namespace before anything is known of the function, so that a
+    pre-forked sandbox only has its code, layers and mounts added when it is specialised.
+    """
+    root = str(desc["root"])
     mount("none", "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
     for path in SYSTEM_DIRS:
@@ -141,45 +138,26 @@ def build_root(spec: dict[str, object]) -> None:
         elif os.path.isdir(path):
             _mkdir(root + path)
             bind(path, root + path)
-    _build_etc(root, spec)
+    _build_etc(root)
     _build_dev(root)
-    _mkdir(root + "/code")
-    bind(str(spec["code_dir"]), root + "/code")
-    _mount_layers(root, [str(d) for d in spec.get("layer_dirs", [])])  # type: ignore[attr-defined]
-    _mkdir(root + "/tmp")
-    mount(
-        "tmpfs",
-        root + "/tmp",
-        "tmpfs",
-        MS_NOSUID | MS_NODEV,
-        f"size={int(spec.get('tmp_size_mb', 512))}m,mode=1777",
-    )  # type: ignore[call-overload]
-    runtime_dir = spec.get("runtime_dir")
+    for path in ("/code", "/opt", "/tmp", "/proc", "/var/fc/runtime", "/.old"):
+        _mkdir(root + path)
+    runtime_dir = desc.get("runtime_dir")
     if runtime_dir:
-        _mkdir(root + "/var/fc/runtime")
         bind(str(runtime_dir), root + "/var/fc/runtime")
-    for host, target, read_only in spec.get("mounts", []):  # type: ignore[attr-defined]
-        _mkdir(root + target)
-        bind(host, root + target, bool(read_only))
-    _mkdir(root + "/proc")
+    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=1777")
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _mkdir(root + "/.old")
-    _check(_libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
-    os.chdir("/")
-    _check(_libc.umount2(b"/.old", MNT_DETACH), "umount old root")
-    os.rmdir("/.old")
-    mount("none", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def _build_etc(root: str, spec: dict[str, object]) -> None:
-    etc = root + "/etc"
-    _mkdir(etc)
+def specialise_root(desc: dict[str, object], spec: dict[str, object]) -> None:
+    """Add the function's parts to the root, switch to it and detach the host's tree."""
+    root = str(desc["root"])
     uid = int(spec.get("uid", 10000))  # type: ignore[call-overload]
-    hostname = str(spec.get("hostname", "sandbox"))
+    hostname = str(spec.get("hostname", "sandbox"))[:63]
+    etc = root + "/etc"
     _write(
         etc + "/passwd",
-        f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
-        f"user{uid}:x:{uid}:{uid}::/tmp:/usr/sbin/nologin\n",
+        f"root:x:0:0:root:/root:/usr/sbin/nologin\nuser{uid}:x:{uid}:{uid}::/tmp:/usr/sbin/nologin\n",
     )
     _write(etc + "/group", f"root:x:0:\nuser{uid}:x:{uid}:\n")
     _write(etc + "/hosts", f"127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost\n")
@@ -190,6 +168,26 @@ def _build_etc(root: str, spec: dict[str, object]) -> None:
                 _write(etc + "/resolv.conf", f.read())
         except OSError:
             pass
+    bind(str(spec["code_dir"]), root + "/code")
+    _mount_layers(root, [str(d) for d in spec.get("layer_dirs", [])])  # type: ignore[attr-defined]
+    tmp_size = int(spec.get("tmp_size_mb", 512))  # type: ignore[call-overload]
+    mount("tmpfs", root + "/tmp", "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={tmp_size}m")
+    for host, target, read_only in spec.get("mounts", []):  # type: ignore[attr-defined]
+        _mkdir(root + target)
+        bind(host, root + target, bool(read_only))
+    _check(_libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
+    os.chdir("/")
+    _check(_libc.umount2(b"/.old", MNT_DETACH), "umount old root")
+    os.rmdir("/.old")
+    mount("none", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    name = hostname.encode()
+    _check(_libc.sethostname(name, len(name)), "sethostname")
+
+
+def _build_etc(root: str) -> None:
+    """A minimal /etc: what libc and TLS need; passwd and hosts come with the function."""
+    etc = root + "/etc"
+    _mkdir(etc)
     for name in ETC_BINDS:
         host = "/etc/" + name
         if os.path.islink(host):
@@ -223,7 +221,6 @@ def _build_dev(root: str) -> None:
 
 def _mount_layers(root: str, layers: list[str]) -> None:
     """Layers at /opt: one is bound; several are stacked read-only so the first one wins."""
-    _mkdir(root + "/opt")
     if len(layers) == 1:
         bind(layers[0], root + "/opt")
     elif layers:
@@ -268,67 +265,3 @@ def _wait_for(child: int, reap_all: bool) -> int:
             continue
         if pid == child:
             return _status_code(status)
-
-
-def enter(spec: dict[str, object], keep_fds: tuple[int, ...] = ()) -> None:
-    """Build the sandbox and return in its runtime process (pid 2 of the new pid namespace).
-
-    The calling process and an intermediate reaper never return: they wait for the runtime and
-    exit with its status. ``keep_fds`` stay open in the runtime only.
-
-    Raises:
-        SandboxError: a namespace, mount or privilege step failed (in the runtime process only
-            after the tree is built; earlier failures exit the calling process with code 70).
-    """
-    join_cgroup([str(p) for p in spec.get("cgroup_procs", [])])  # type: ignore[attr-defined]
-    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-    if not spec.get("share_net"):
-        flags |= CLONE_NEWNET
-    unshare(flags)
-    reaper = os.fork()
-    if reaper:
-        for fd in keep_fds:
-            os.close(fd)
-        os._exit(_wait_for(reaper, reap_all=False))
-    # pid 1 of the new namespace: when it exits, the kernel kills everything left in it.
-    try:
-        build_root(spec)
-        hostname = str(spec.get("hostname", "sandbox")).encode()
-        _check(_libc.sethostname(hostname, len(hostname)), "sethostname")
-        if not spec.get("share_net"):
-            loopback_up()
-    except (OSError, SandboxError) as e:
-        os.write(2, f"fcd sandbox: {e}\n".encode())
-        os._exit(70)
-    runtime = os.fork()
-    if runtime:
-        for fd in keep_fds:
-            os.close(fd)
-        signal.signal(signal.SIGTERM, lambda *_: os.kill(runtime, signal.SIGTERM))
-        os._exit(_wait_for(runtime, reap_all=True))
-    uid = int(spec.get("uid", 10000))  # type: ignore[call-overload]
-    drop_privileges(uid, int(spec.get("gid", uid)))  # type: ignore[call-overload]
-    os.chdir("/code")
-
-
-def main() -> None:
-    """Exec mode: enter the sandbox described by ``$FCD_SANDBOX`` and exec its ``argv``."""
-    spec = json.loads(os.environ["FCD_SANDBOX"])
-    keep = tuple(int(fd) for fd in spec.get("keep_fds", []))
-    try:
-        enter(spec, keep)
-    except (OSError, SandboxError) as e:
-        os.write(2, f"fcd sandbox: {e}\n".encode())
-        os._exit(70)
-    env = dict(spec["env"])
-    env["FCD_T_SANDBOX"] = repr(time.monotonic())
-    argv = list(spec["argv"])
-    try:
-        os.execve(argv[0], argv, env)
-    except OSError as e:
-        os.write(2, f"fcd sandbox: exec {argv[0]}: {e.strerror}\n".encode())
-        os._exit(127 if e.errno == 2 else 126)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

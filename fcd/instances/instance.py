@@ -20,10 +20,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from typing import Literal
 
 from fcd.instances import protocol, runtimes
 from fcd.isolation.sandbox import Isolation, IsolationUnavailable, Sandbox, SandboxSpec
@@ -121,29 +121,21 @@ class Instance:
             tmp_size_mb=spec.tmp_size_mb,
             internet=spec.internet_access,
         )
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        runtime_path = isolation.runtime_path()
+        env = runtimes.environment(
+            spec, kind, code_path=isolation.code_path(box_spec), runtime_path=runtime_path
+        )
+        mode: Literal["python", "custom", "exec"] = "exec" if kind == "nodejs" else kind
+        argv = runtimes.node_argv(isolation.node, runtime_path) if kind == "nodejs" else []
         try:
-            runtime_path = isolation.runtime_path()
-            env = runtimes.environment(
-                spec,
-                kind,
-                code_path=isolation.code_path(box_spec),
-                runtime_path=runtime_path,
-                control_fd=theirs.fileno(),
-            )
-            command = runtimes.argv(
-                kind, python=isolation.python, node=isolation.node, runtime_path=runtime_path
-            )
-            try:
-                sandbox = await isolation.spawn(box_spec, command, env, (theirs.fileno(),))
-            except OSError as e:
-                raise StartFailure("FunctionNotStarted", f"cannot start sandbox: {e}") from e
+            sandbox = await isolation.spawn(box_spec, mode, argv, env)
+        except OSError as e:
+            raise StartFailure("FunctionNotStarted", f"cannot start sandbox: {e}") from e
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=sandbox.control)
         except BaseException:
-            ours.close()
+            await sandbox.destroy()
             raise
-        finally:
-            theirs.close()
-        reader, writer = await asyncio.open_unix_connection(sock=ours)
         instance = cls(spec, sandbox, writer, on_log)
         try:
             await instance._boot(kind, reader, request_id or str(uuid.uuid4()))
@@ -156,11 +148,9 @@ class Instance:
         loop = asyncio.get_running_loop()
         self._loaded = loop.create_future()
         self._spawn_task(self._read_frames(reader))
-        process = self._sandbox.process
-        assert process.stdout is not None
-        assert process.stderr is not None
-        self._spawn_task(self._read_output(process.stdout))
-        self._spawn_task(self._read_output(process.stderr))
+        stdout, stderr = await self._sandbox.open_streams()
+        self._spawn_task(self._read_output(stdout))
+        self._spawn_task(self._read_output(stderr))
         spec = self.spec
         load = protocol.Load(
             handler=spec.context.handler,
@@ -187,7 +177,7 @@ class Instance:
             await self._wait_exit()
             raise StartFailure(
                 "CAExited" if kind == "custom" else "FunctionNotStarted",
-                f"the runtime exited while starting (exit code {self._sandbox.process.returncode})",
+                "the runtime exited while starting",
                 logs=bytes(self._start_log),
             ) from None
         if not loaded.ok:
@@ -352,8 +342,7 @@ class Instance:
             if self._alive:
                 with contextlib.suppress(ConnectionError):
                     self._send(protocol.Exit())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._sandbox.process.wait(), STOP_GRACE_S)
+                await self._sandbox.wait(STOP_GRACE_S)
         finally:
             await self._destroy()
 
@@ -372,8 +361,7 @@ class Instance:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _wait_exit(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._sandbox.process.wait(), STOP_GRACE_S)
+        await self._sandbox.wait(STOP_GRACE_S)
 
     # -- state --------------------------------------------------------------------------------
     @property

@@ -40,16 +40,17 @@ def kind_of(runtime: str) -> Kind | None:
     return None
 
 
-def argv(kind: Kind, *, python: str, node: str, runtime_path: str) -> list[str]:
-    """The command line of a runtime (``runtime_path`` is where runtimes/ is, seen from inside)."""
-    if kind == "nodejs":
-        return [node, f"{runtime_path}/nodejs/bootstrap.js"]
-    script = "python/bootstrap.py" if kind == "python" else "custom/agent.py"
-    return [python, "-I", f"{runtime_path}/{script}"]
+def node_argv(node: str, runtime_path: str) -> list[str]:
+    """The command line of the nodejs runtime (``runtime_path``: runtimes/ seen from inside).
+
+    The python runtime and the custom agent need none: they run in a process forked from the
+    zygote, which has imported them already.
+    """
+    return [node, f"{runtime_path}/nodejs/bootstrap.js"]
 
 
 def environment(
-    spec: InstanceSpec, kind: Kind, *, code_path: str, runtime_path: str, control_fd: int
+    spec: InstanceSpec, kind: Kind, *, code_path: str, runtime_path: str
 ) -> dict[str, str]:
     """The complete, explicit environment of an instance: nothing leaks in from the daemon's."""
     ctx = spec.context
@@ -97,7 +98,6 @@ def environment(
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": ctx.access_key_secret,
             "ALIBABA_CLOUD_SECURITY_TOKEN": ctx.security_token,
             "FC_FUNC_LOG_PATH": "/tmp",
-            "FCD_CONTROL_FD": str(control_fd),
         }
     )
     return env

@@ -120,6 +120,15 @@ def _rmdir(path: Path) -> bool:
     return True
 
 
+def _sweep(base: Path) -> None:
+    """Remove empty groups a killed daemon left behind (busy ones belong to live sandboxes)."""
+    for child in base.iterdir():
+        if child.is_dir():
+            with contextlib.suppress(OSError):
+                if not (child / "cgroup.procs").read_text().strip():
+                    child.rmdir()
+
+
 class V1Group:
     """A group in each v1 hierarchy: memory, cpu, pids and freezer."""
 
@@ -132,10 +141,13 @@ class V1Group:
 
     def set_limits(self, limits: Limits) -> None:
         memory = self.dirs["memory"]
-        _write(memory / "memory.limit_in_bytes", str(limits.memory_bytes))
         memsw = memory / "memory.memsw.limit_in_bytes"
-        if memsw.exists():
-            _write(memsw, str(limits.memory_bytes))
+        # memory ≤ memsw at every moment: raise memsw first when growing, last when shrinking.
+        files = [memory / "memory.limit_in_bytes"] + ([memsw] if memsw.exists() else [])
+        if memsw.exists() and _read_int(memsw) < limits.memory_bytes:
+            files.reverse()
+        for path in files:
+            _write(path, str(limits.memory_bytes))
         _write(memory / "memory.swappiness", "0")
         if "cpu" in self.dirs:
             _write(self.dirs["cpu"] / "cpu.shares", str(limits.cpu_shares))
@@ -195,6 +207,7 @@ class V1Backend:
                 continue
             base = mount / _own_path(controller) / "fcd"
             base.mkdir(exist_ok=True)
+            _sweep(base)
             self.bases[controller] = base
 
     def create(self, name: str) -> V1Group:
@@ -266,6 +279,7 @@ class V2Backend:
         parent = mount / _own_path("")
         self.base = parent / "fcd"
         self.base.mkdir(exist_ok=True)
+        _sweep(self.base)
         wanted = {"memory", "pids", "cpu"}
         available = set((parent / "cgroup.controllers").read_text().split())
         for target in (parent, self.base):

@@ -15,8 +15,10 @@ import json
 import logging
 import os
 import signal
+import socket
+import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -27,13 +29,15 @@ from fcd.isolation import cgroup
 log = logging.getLogger(__name__)
 
 PROJECT = Path(__file__).resolve().parents[2]
-INIT = PROJECT / "sandbox" / "init.py"
+ZYGOTE = PROJECT / "sandbox" / "zygote.py"
 RUNTIMES = PROJECT / "runtimes"
 # Unprivileged ids handed to sandboxes (FC's images pre-create user10000…user10999).
 UID_FIRST, UID_COUNT = 10000, 1000
 NAMESPACES = ("mnt", "pid", "ipc", "uts", "net")
-# Time a sandbox's processes get between SIGTERM and SIGKILL of the whole cgroup.
-GRACE_SECONDS = 1.0
+# Generic sandboxes kept ready; each holds ~1-2 MB and saves the namespace/root work of a start.
+POOL_SIZE = 4
+# Memory cap of a pre-made sandbox before it is given a function (its init needs a few MB).
+PREPARED_MEMORY_MB = 64
 
 
 class IsolationUnavailable(Exception):
@@ -54,22 +58,95 @@ class SandboxSpec:
     pids_max: int = cgroup.PIDS_MAX
 
 
+class Watched:
+    """A process that is not our child (the zygote forked it), watched through a pidfd."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._loop = asyncio.get_running_loop()
+        self._exited: asyncio.Future[None] = self._loop.create_future()
+        self._pidfd: int | None = None
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._exited.set_result(None)
+            return
+        self._loop.add_reader(self._pidfd, self._on_exit)
+
+    def _on_exit(self) -> None:
+        self._close()
+        if not self._exited.done():
+            self._exited.set_result(None)
+
+    def _close(self) -> None:
+        if self._pidfd is not None:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    @property
+    def exited(self) -> bool:
+        return self._exited.done()
+
+    def signal(self, sig: int) -> None:
+        """Signal it through the pidfd, so a recycled pid is never hit."""
+        if self._pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, sig)
+
+    async def wait(self) -> None:
+        await asyncio.shield(self._exited)
+
+    def forget(self) -> None:
+        self._close()
+        if not self._exited.done():
+            self._exited.set_result(None)
+
+
+@dataclass
+class Prepared:
+    """A generic sandbox made ahead of a request: namespaces, cgroup, root without code."""
+
+    process: Watched
+    control: socket.socket
+    stdout_fd: int
+    stderr_fd: int
+    group: cgroup.Cgroup | None
+
+
 @dataclass
 class Sandbox:
-    """A running sandboxed process tree; ``destroy`` is idempotent and never raises."""
+    """A specialised sandbox running a runtime; ``destroy`` is idempotent and never raises."""
 
     name: str
-    process: asyncio.subprocess.Process
-    started: float  # CLOCK_MONOTONIC when the spawn began
+    process: Watched
+    control: socket.socket  # the runtime's end of the control channel is in the sandbox
+    started: float  # CLOCK_MONOTONIC when the request for it began
+    stdout_fd: int
+    stderr_fd: int
     group: cgroup.Cgroup | None = None
     uid: int | None = None
-    on_destroy: list[object] = field(default_factory=list)
+    pool_hit: bool = False
+    on_destroy: list[Callable[[], None]] = field(default_factory=list)
     _destroyed: bool = False
     _peak_mb: float = 0.0
+    _streams_open: bool = False
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    async def open_streams(self) -> tuple[asyncio.StreamReader, asyncio.StreamReader]:
+        """The sandbox's stdout and stderr as streams (call once)."""
+        loop = asyncio.get_running_loop()
+        readers = []
+        for fd in (self.stdout_fd, self.stderr_fd):
+            reader = asyncio.StreamReader(limit=1 << 20)
+            protocol = asyncio.StreamReaderProtocol(reader)
+            await loop.connect_read_pipe(_factory(protocol), os.fdopen(fd, "rb", 0))
+            readers.append(reader)
+        self._streams_open = True
+        return readers[0], readers[1]
 
     def peak_memory_mb(self) -> float:
         """The cgroup's peak, or the runtime process's peak RSS without a cgroup.
@@ -95,14 +172,14 @@ class Sandbox:
     def oom_killed(self) -> bool:
         return self.group is not None and self.group.oom_kills() > 0
 
-    async def terminate(self, grace: float = GRACE_SECONDS) -> None:
-        """SIGTERM, wait up to ``grace``, then destroy."""
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.process.wait(), grace)
-        await self.destroy()
+    async def wait(self, within: float | None = None) -> bool:
+        """Wait for the sandbox's init to exit; False when ``within`` seconds passed first."""
+        try:
+            async with asyncio.timeout(within):
+                await self.process.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def destroy(self) -> None:
         """Kill every process of the sandbox and remove its cgroup."""
@@ -113,11 +190,12 @@ class Sandbox:
         try:
             if self.group is not None:
                 self.group.kill_all()
-            elif self.process.returncode is None:
+            elif not self.process.exited:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.process.wait(), 5)
+                    os.killpg(self.process.pid, signal.SIGKILL)  # its own session and group
+            if not await self.wait(5):
+                log.warning("sandbox %s: init %d did not exit", self.name, self.pid)
+                self.process.forget()
             if self.group is not None:
                 for _ in range(100):
                     if self.group.remove():
@@ -127,12 +205,85 @@ class Sandbox:
                 else:
                     log.warning("cgroup %s still busy after kill", self.group.name)
         finally:
+            self.control.close()
+            if not self._streams_open:
+                for fd in (self.stdout_fd, self.stderr_fd):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             for callback in self.on_destroy:
-                callback()  # type: ignore[operator]
+                callback()
 
     def __repr__(self) -> str:
-        state = "running" if self.process.returncode is None else f"exit {self.process.returncode}"
-        return f"<Sandbox {self.name} pid={self.process.pid} uid={self.uid} {state}>"
+        state = "exited" if self.process.exited else "running"
+        return f"<Sandbox {self.name} pid={self.pid} uid={self.uid} {state}>"
+
+
+def _factory(protocol: asyncio.StreamReaderProtocol) -> Callable[[], asyncio.Protocol]:
+    return lambda: protocol
+
+
+class Zygote:
+    """The forking Python (``sandbox/zygote.py``); restarted on demand if it dies."""
+
+    def __init__(self, python: str) -> None:
+        self.python = python
+        self._process: asyncio.subprocess.Process | None = None
+        self._sock: socket.socket | None = None
+        self._lock = asyncio.Lock()
+
+    async def _start(self) -> socket.socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                self.python,
+                "-I",
+                str(ZYGOTE),
+                str(RUNTIMES),
+                str(theirs.fileno()),
+                str(os.getpid()),
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._sock = ours
+        return ours
+
+    async def fork(self, description: Mapping[str, object], fds: list[int]) -> int:
+        """Fork a sandbox init with ``fds`` (control socket, stdout, stderr); its pid.
+
+        Raises:
+            OSError: the zygote cannot be started or died while forking.
+        """
+        async with self._lock:
+            sock = self._sock
+            if sock is None or self._process is None or self._process.returncode is not None:
+                if sock is not None:
+                    sock.close()
+                sock = await self._start()
+            loop = asyncio.get_running_loop()
+            socket.send_fds(sock, [json.dumps(description).encode()], fds)
+            reply = await loop.sock_recv(sock, 4096)
+            if not reply:
+                self._sock = None
+                sock.close()
+                raise ConnectionResetError("the zygote exited")
+            return int(json.loads(reply)["pid"])
+
+    async def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._process is not None and self._process.returncode is None:
+            try:
+                await asyncio.wait_for(self._process.wait(), 2)
+            except TimeoutError:
+                self._process.kill()
+                await self._process.wait()
 
 
 def namespaces_available() -> str:
@@ -148,7 +299,9 @@ def namespaces_available() -> str:
 class Isolation:
     """Builds sandboxes for instances, as configured: ``namespaces`` or ``none``.
 
-    One per daemon. It owns the uid pool and the cgroup backend (detected at start).
+    One per daemon. It owns the zygote, the cgroup backend (detected at start), the uid pool and
+    a pool of pre-made generic sandboxes (namespaces, cgroup, root without code) that
+    :meth:`run` keeps filled in the background, so a cold start only specialises one.
     """
 
     def __init__(
@@ -158,15 +311,21 @@ class Isolation:
         python: str,
         node: str,
         backend: cgroup.Backend | None = None,
+        pool_size: int = POOL_SIZE,
     ) -> None:
         self.mode = mode
         self.data_dir = data_dir
         self.python = python
         self.node = node
         self.backend = backend
+        self.pool_size = pool_size if mode == "namespaces" else 0
         self.root_mountpoint = data_dir / "sandbox-root"
+        self.zygote = Zygote(python)
         self._free_uids = list(range(UID_FIRST, UID_FIRST + UID_COUNT))
+        self._pool: list[Prepared] = []
+        self._refill = asyncio.Event()
         self._names = itertools.count()
+        self._closed = False
         if mode == "namespaces":
             self.root_mountpoint.mkdir(parents=True, exist_ok=True)
 
@@ -206,11 +365,31 @@ class Isolation:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def run(self, *, ready: asyncio.Event) -> None:
-        """Background work (pool refills); for now it only signals readiness and waits."""
+        """Keep the pool of generic sandboxes full; refills are off every request's path."""
         ready.set()
-        await asyncio.Event().wait()
+        while not self._closed:
+            while len(self._pool) < self.pool_size and not self._closed:
+                try:
+                    prepared = await self._prepare()
+                except OSError as e:
+                    log.warning("cannot pre-make a sandbox: %s", e)
+                    await asyncio.sleep(1)
+                    continue
+                if self._closed:
+                    await self._discard(prepared)
+                    break
+                self._pool.append(prepared)
+            self._refill.clear()
+            await self._refill.wait()
 
     async def close(self) -> None:
+        """Destroy the pooled sandboxes, stop the zygote, remove the cgroup bases."""
+        self._closed = True
+        self._refill.set()
+        pool, self._pool = self._pool, []
+        for prepared in pool:
+            await self._discard(prepared)
+        await self.zygote.close()
         if self.backend is not None:
             with contextlib.suppress(OSError):
                 for base in getattr(self.backend, "bases", {}).values():
@@ -218,72 +397,124 @@ class Isolation:
                 if hasattr(self.backend, "base"):
                     self.backend.base.rmdir()
 
+    # -- making sandboxes --------------------------------------------------------------------
+    async def _prepare(self) -> Prepared:
+        """Have the zygote fork a generic sandbox, in a fresh cgroup when isolated.
+
+        Raises:
+            OSError: the cgroup, pipes or the fork could not be made.
+        """
+        group = None
+        if self.isolated:
+            assert self.backend is not None
+            group = self.backend.create(f"sbx-{os.getpid()}-{next(self._names)}")
+            # Until specialised, a sandbox holds only its init: cap it like the smallest one.
+            group.set_limits(cgroup.Limits(PREPARED_MEMORY_MB))
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        description = {
+            "mode": self.mode,
+            "root": str(self.root_mountpoint),
+            "runtime_dir": str(RUNTIMES),
+            "cgroup_procs": [str(p) for p in group.procs_files()] if group else [],
+        }
+        try:
+            pid = await self.zygote.fork(description, [theirs.fileno(), out_w, err_w])
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            ours.close()
+            if group is not None:
+                group.remove()
+            raise
+        finally:
+            theirs.close()
+            os.close(out_w)
+            os.close(err_w)
+        return Prepared(Watched(pid), ours, out_r, err_r, group)
+
+    async def _discard(self, prepared: Prepared) -> None:
+        sandbox = Sandbox(
+            "unused",
+            prepared.process,
+            prepared.control,
+            0.0,
+            prepared.stdout_fd,
+            prepared.stderr_fd,
+            prepared.group,
+        )
+        await sandbox.destroy()
+
     async def spawn(
         self,
         spec: SandboxSpec,
+        runtime: Literal["python", "custom", "exec"],
         argv: list[str],
         env: Mapping[str, str],
-        keep_fds: tuple[int, ...],
     ) -> Sandbox:
-        """Start ``argv`` in a new sandbox; stdout/stderr are pipes on the returned process.
+        """Specialise a sandbox (from the pool, or made now) to run ``runtime`` for ``spec``.
+
+        ``python`` and ``custom`` run in the sandbox's process (forked from the zygote, where
+        they are already imported); ``exec`` execs ``argv``. The returned sandbox's ``control``
+        socket is connected to the runtime.
 
         Raises:
-            OSError: the process or the cgroup could not be created.
+            OSError: no sandbox could be made.
         """
         started = time.monotonic()
-        if not self.isolated:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                env={**env, "FCD_T_SANDBOX": repr(time.monotonic())},
-                cwd=spec.code_dir,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=keep_fds,
-                start_new_session=True,
-            )
-            return Sandbox(spec.name, process, started)
-        assert self.backend is not None
-        uid = self._free_uids.pop(0)
-        group = self.backend.create(spec.name)
+        prepared = None
+        while self._pool:
+            candidate = self._pool.pop()
+            if not candidate.process.exited:
+                prepared = candidate
+                break
+            await self._discard(candidate)
+        pool_hit = prepared is not None
+        if prepared is None:
+            prepared = await self._prepare()
+        self._refill.set()
+        uid = self._free_uids.pop(0) if self.isolated else None
+        sandbox = Sandbox(
+            spec.name,
+            prepared.process,
+            prepared.control,
+            started,
+            prepared.stdout_fd,
+            prepared.stderr_fd,
+            prepared.group,
+            uid,
+            pool_hit,
+        )
+        if uid is not None:
+            sandbox.on_destroy.append(lambda: self._free_uids.append(uid))
         try:
-            group.set_limits(cgroup.Limits(spec.memory_mb, spec.pids_max))
-            description = {
-                "root": str(self.root_mountpoint),
+            if prepared.group is not None:
+                prepared.group.set_limits(cgroup.Limits(spec.memory_mb, spec.pids_max))
+            message = {
+                "t": "specialise",
                 "code_dir": str(spec.code_dir),
                 "layer_dirs": [str(d) for d in spec.layer_dirs],
                 "mounts": [[str(h), t, ro] for h, t, ro in spec.mounts],
                 "tmp_size_mb": spec.tmp_size_mb,
-                "runtime_dir": str(RUNTIMES),
-                "hostname": spec.name[:63],
+                "hostname": spec.name,
                 "uid": uid,
-                "gid": uid,
                 "internet": spec.internet,
-                "cgroup_procs": [str(p) for p in group.procs_files()],
-                "keep_fds": list(keep_fds),
+                "runtime": runtime,
                 "argv": argv,
                 "env": dict(env),
             }
-            process = await asyncio.create_subprocess_exec(
-                self.python,
-                "-I",
-                "-S",
-                str(INIT),
-                env={"FCD_SANDBOX": json.dumps(description)},
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=keep_fds,
-                start_new_session=True,
-            )
+            header = json.dumps(message).encode()
+            frame = struct.pack(">II", len(header), 0) + header
+            prepared.control.setblocking(False)
+            await asyncio.get_running_loop().sock_sendall(prepared.control, frame)
         except BaseException:
-            group.kill_all()
-            group.remove()
-            self._free_uids.append(uid)
+            await sandbox.destroy()
             raise
-        sandbox = Sandbox(spec.name, process, started, group, uid)
-        sandbox.on_destroy.append(lambda: self._free_uids.append(uid))
         return sandbox
 
     def __repr__(self) -> str:
-        return f"<Isolation {self.mode} {self.backend!r} uids free {len(self._free_uids)}>"
+        return (
+            f"<Isolation {self.mode} {self.backend!r} [pool {len(self._pool)}/{self.pool_size}"
+            f" | uids free {len(self._free_uids)}]>"
+        )

@@ -27,15 +27,33 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 
-from bootstrap import UNHANDLED, Channel
+def _bootstrap() -> object:
+    """The python runtime's module (already loaded by the zygote under a private name)."""
+    module = sys.modules.get("_fcd_bootstrap")
+    if module is None:
+        import importlib.util
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(here, "..", "python", "bootstrap.py")
+        spec = importlib.util.spec_from_file_location("_fcd_bootstrap", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["_fcd_bootstrap"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+_runtime = _bootstrap()
+UNHANDLED: str = _runtime.UNHANDLED  # type: ignore[attr-defined]
+Channel = _runtime.Channel  # type: ignore[attr-defined]
 
 UNIX_NOT_FOUND = (2, 20)  # ENOENT, ENOTDIR
 
 
 class Agent:
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel) -> None:  # type: ignore[valid-type]
         self.channel = channel
         self.server: subprocess.Popen[bytes] | None = None
         self.port = 9000
@@ -216,8 +234,8 @@ class Agent:
             self.server.send_signal(signal.SIGTERM)
 
 
-def main() -> None:
-    fd = int(os.environ.pop("FCD_CONTROL_FD", "3"))
+def main(control_fd: int | None = None) -> None:
+    fd = control_fd if control_fd is not None else int(os.environ.pop("FCD_CONTROL_FD", "3"))
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=fd)
     Agent(Channel(sock)).serve()
     os._exit(0)

@@ -1,0 +1,208 @@
+"""The zygote: one warm Python that forks every sandbox, so no interpreter starts on a cold start.
+
+Stdlib only and independent of fcd. The daemon starts it once (``python3 -I zygote.py
+<runtimes dir> <fd>``); it imports the sandbox code, the python runtime, the custom-runtime agent
+and the standard modules handlers commonly use, then serves fork requests on a SOCK_SEQPACKET
+socket: a JSON description plus three descriptors (the sandbox's control socket and the write
+ends of its stdout/stderr pipes) in SCM_RIGHTS. It answers with the child's pid.
+
+A child (the sandbox's "init") builds the generic part of a sandbox at once: it joins its cgroup,
+unshares mount/pid/ipc/uts/net namespaces, forks pid 1 of the new pid namespace, which builds the
+root without the function's files, brings loopback up, and then waits on the control socket for
+a ``specialise`` frame (so pools of these can be made ahead of requests). Specialising binds the
+code, layers and mounts, pivots into the root, forks the runtime process, which drops to its uid
+with no_new_privs and runs the python runtime or the custom agent in-process (both already
+imported), or execs another runtime (node).
+
+With isolation "none" the child only starts a new session and, when specialised, runs the
+runtime in its code directory.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+_PREFIX = struct.Struct(">II")
+# Standard modules user handlers import most; loading them once here saves each cold start.
+PRELOAD = """
+    json logging threading socket http.client http.server subprocess importlib traceback io
+    urllib.parse urllib.request datetime base64 hashlib hmac uuid random re collections
+    functools itertools dataclasses typing decimal tempfile shutil zipfile gzip csv
+    concurrent.futures asyncio ssl email.utils wsgiref.simple_server
+""".split()  # noqa: SIM905 - one line per group reads better than 35 lines
+
+
+def _load(name: str, path: str) -> object:
+    """Import a file under a private name, so user modules named like it are not shadowed."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _read_frame(sock: socket.socket) -> dict[str, object] | None:
+    """Read exactly one frame, nothing more: the runtime reads the next ones from this socket."""
+    prefix = _recv_exact(sock, _PREFIX.size)
+    if prefix is None:
+        return None
+    header_len, payload_len = _PREFIX.unpack(prefix)
+    header = _recv_exact(sock, header_len)
+    if payload_len:
+        _recv_exact(sock, payload_len)
+    return json.loads(header) if header is not None else None
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _fail(message: str) -> None:
+    os.write(2, f"fcd sandbox: {message}\n".encode())
+    os._exit(70)
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGKILL this process when its parent dies: a killed daemon takes its sandboxes along.
+
+    ``parent`` is the pid the parent had as seen from here (0 when it is outside our pid
+    namespace); if it is already gone, exit now.
+    """
+    init = sys.modules["_fcd_init"]
+    init._libc.prctl(init.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # type: ignore[attr-defined]
+    if os.getppid() != parent:
+        os._exit(70)
+
+
+def child(desc: dict[str, object], control_fd: int, out_fd: int, err_fd: int, zygote: int) -> None:
+    """The sandbox's init (see the module docstring); never returns."""
+    init = sys.modules["_fcd_init"]
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    die_with_parent(zygote)
+    os.setsid()
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    os.close(out_fd)
+    os.close(err_fd)
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    isolated = desc.get("mode") == "namespaces"
+    if isolated:
+        try:
+            init.join_cgroup([str(p) for p in desc.get("cgroup_procs", [])])  # type: ignore[attr-defined]
+            flags = init.CLONE_NEWNS | init.CLONE_NEWPID | init.CLONE_NEWIPC | init.CLONE_NEWUTS  # type: ignore[attr-defined]
+            init.unshare(flags | init.CLONE_NEWNET)  # type: ignore[attr-defined]
+        except Exception as e:
+            _fail(str(e))
+        reaper = os.fork()
+        if reaper:
+            os.close(control_fd)
+            os._exit(init._wait_for(reaper, reap_all=False))  # type: ignore[attr-defined]
+        die_with_parent(0)  # pid 1 of the new namespace: its parent is outside
+        try:
+            init.prepare_root(desc)  # type: ignore[attr-defined]
+            init.loopback_up()  # type: ignore[attr-defined]
+        except Exception as e:
+            _fail(str(e))
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=control_fd)
+    spec = _read_frame(control)
+    if spec is None:
+        os._exit(0)  # the daemon dropped this sandbox unused
+    if isolated:
+        try:
+            init.specialise_root(desc, spec)  # type: ignore[attr-defined]
+        except Exception as e:
+            _fail(str(e))
+        runtime = os.fork()
+        if runtime:
+            control.close()
+            signal.signal(signal.SIGTERM, lambda *_: os.kill(runtime, signal.SIGTERM))
+            os._exit(init._wait_for(runtime, reap_all=True))  # type: ignore[attr-defined]
+        uid = int(spec.get("uid", 10000))  # type: ignore[call-overload]
+        try:
+            init.drop_privileges(uid, uid)  # type: ignore[attr-defined]
+        except Exception as e:
+            _fail(str(e))
+        os.chdir("/code")
+    else:
+        os.chdir(str(spec["code_dir"]))
+    run_runtime(spec, control)
+
+
+def run_runtime(spec: dict[str, object], control: socket.socket) -> None:
+    """Become the runtime: the in-process python runtime or agent, or an exec'd one."""
+    os.environ.clear()
+    os.environ.update(spec.get("env", {}))  # type: ignore[arg-type]
+    os.environ["FCD_T_SANDBOX"] = repr(time.monotonic())
+    kind = spec.get("runtime")
+    fd = control.detach()
+    if kind == "python":
+        sys.modules["_fcd_bootstrap"].main(fd)  # type: ignore[attr-defined]
+    elif kind == "custom":
+        sys.modules["_fcd_agent"].main(fd)  # type: ignore[attr-defined]
+    else:
+        argv = [str(a) for a in spec["argv"]]  # type: ignore[attr-defined]
+        os.set_inheritable(fd, True)
+        os.environ["FCD_CONTROL_FD"] = str(fd)
+        try:
+            os.execve(argv[0], argv, dict(os.environ))
+        except OSError as e:
+            _fail(f"exec {argv[0]}: {e.strerror}")
+    os._exit(0)
+
+
+def main() -> None:
+    runtimes = sys.argv[1]
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=int(sys.argv[2]))
+    _load("_fcd_init", os.path.join(HERE, "init.py"))
+    _load("_fcd_bootstrap", os.path.join(runtimes, "python", "bootstrap.py"))
+    _load("_fcd_agent", os.path.join(runtimes, "custom", "agent.py"))
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    die_with_parent(int(sys.argv[3]))
+    zygote = os.getpid()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    gc.freeze()  # keep the preloaded heap shared with children (no copy-on-write by the GC)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, 1 << 20, 3)
+        except InterruptedError:
+            continue
+        if not message:
+            return
+        desc = json.loads(message)
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            try:
+                child(desc, *fds, zygote)
+            finally:
+                os._exit(70)
+        for fd in fds:
+            os.close(fd)
+        sock.send(json.dumps({"pid": pid}).encode())
+
+
+if __name__ == "__main__":
+    main()
