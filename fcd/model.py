@@ -109,6 +109,7 @@ class ColdStart:
     runtime_ms: float
     code_load_ms: float
     initializer_ms: float
+    pool_hit: bool = False  # the sandbox was pre-made (namespaces, cgroup) before the request
 
     @property
     def total_ms(self) -> float:

@@ -210,7 +210,9 @@ class Instance:
                     result.body,
                     result.logs,
                 )
-        self.cold_start = ColdStart(sandbox_ms, runtime_ms, code_ms, init_ms)
+        self.cold_start = ColdStart(
+            sandbox_ms, runtime_ms, code_ms, init_ms, pool_hit=self._sandbox.pool_hit
+        )
 
     # -- invoking -----------------------------------------------------------------------------
     async def invoke(self, request: InvokeRequest) -> InvokeResult:

@@ -324,6 +324,7 @@ class Isolation:
         self._free_uids = list(range(UID_FIRST, UID_FIRST + UID_COUNT))
         self._pool: list[Prepared] = []
         self._refill = asyncio.Event()
+        self._full = asyncio.Event()
         self._names = itertools.count()
         self._closed = False
         if mode == "namespaces":
@@ -379,8 +380,17 @@ class Isolation:
                     await self._discard(prepared)
                     break
                 self._pool.append(prepared)
+            self._full.set()
             self._refill.clear()
             await self._refill.wait()
+
+    async def filled(self) -> None:
+        """Return once the pool of pre-made sandboxes is full (for benchmarks and tests)."""
+        await self._full.wait()
+
+    @property
+    def pooled(self) -> int:
+        return len(self._pool)
 
     async def close(self) -> None:
         """Destroy the pooled sandboxes, stop the zygote, remove the cgroup bases."""
@@ -471,6 +481,7 @@ class Isolation:
                 break
             await self._discard(candidate)
         pool_hit = prepared is not None
+        self._full.clear()
         if prepared is None:
             prepared = await self._prepare()
         self._refill.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from pathlib import Path
@@ -165,3 +166,29 @@ async def test_isolation_refuses_without_root_unless_none(
     with pytest.raises(sandbox.IsolationUnavailable, match="isolation = none"):
         Isolation.from_config(Config(isolation="namespaces"), tmp_path)
     assert Isolation.from_config(Config(isolation="none"), tmp_path).mode == "none"
+
+
+async def test_pool_of_pre_made_sandboxes(tmp_path: Path) -> None:
+    """Isolation.run keeps generic sandboxes ready; a start takes one and the pool refills."""
+    import asyncio
+
+    from tests.sandbox.conftest import starter
+
+    async with starter("namespaces", tmp_path) as start:
+        isolation = start.isolation
+        ready = asyncio.Event()
+        refill = asyncio.create_task(isolation.run(ready=ready))
+        try:
+            await ready.wait()
+            async with asyncio.timeout(10):
+                await isolation.filled()
+            assert f"[pool {isolation.pool_size}/{isolation.pool_size}" in repr(isolation)
+            instance = await start({"index.py": "def handler(e, c):\n    return 'pooled'\n"})
+            assert instance.cold_start.pool_hit
+            assert (await invoke(instance)).body == b"pooled"
+            async with asyncio.timeout(10):
+                await isolation.filled()
+        finally:
+            refill.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refill
