@@ -1,9 +1,10 @@
 """Provision and on-demand configs of a function (spec §3 routes 36-42, §4.7).
 
-Both are stored per ``service.qualifier/function``. fcd keeps them and validates them as FC does;
-enforcing them is the instance manager's job: it reads the ``provision`` and ``on_demand``
-documents (see :mod:`fcd.api.lookup`). Until it keeps provisioned instances, ``current`` is what
-fcd actually runs for a provision config, which is 0.
+Both are stored per ``service.qualifier/function`` (kinds ``provision`` and ``on_demand``, see
+:mod:`fcd.api.lookup`) and validated as FC validates them. The invoke path reads the
+``on_demand`` documents to cap a function's instances. Provision configs are kept for the
+instance manager, which does not keep provisioned instances yet: ``current``, what fcd actually
+runs, is 0 until it does.
 """
 
 from __future__ import annotations
