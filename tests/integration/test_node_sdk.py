@@ -25,6 +25,26 @@ HELLO_JS = """\
 exports.handler = function (event, context, callback) {
   callback(null, 'hello ' + event);
 };
+
+var counter = 0;
+exports.initializer = function (context, callback) {
+  counter = 1;
+  callback(null, '');
+};
+exports.count = function (event, context, callback) {
+  counter += 1;
+  callback(null, counter);
+};
+
+exports.test_buf = function (event, context, callback) {
+  callback(null, event);
+};
+exports.test_buf_handled_err = function (event, context, callback) {
+  callback('This is a handled error');
+};
+exports.test_buf_unhandled_err = function (event, context, callback) {
+  process.exit(1);
+};
 """
 HELLO_PY = """\
 counter = 0

@@ -1,13 +1,77 @@
 'use strict';
-// invokeFunction as the SDK's "function should ok" suite uses it, on the python3.10 runtime
-// (the zip's index.py holds the same handlers as the SDK's Node.js figures).
+// invokeFunction as the SDK's "function should ok" suite uses it: on the nodejs14 runtime with
+// the handlers of the SDK's figures (index.js), and on python3.10 (index.py, same behaviour).
 
 const assert = require('node:assert/strict');
 const { describe, it, before, after } = require('node:test');
 
 const { client, unique, codeZip, rejectsWith } = require('./helpers');
 
-describe('invokeFunction', () => {
+describe('invokeFunction on nodejs14', () => {
+  const fc = client();
+  const service = unique('node_invjs');
+  const functions = {
+    'hello-world': { handler: 'index.handler' },
+    'counter': { handler: 'index.count', initializer: 'index.initializer', initializationTimeout: 10 },
+    'test-buf-resp': { handler: 'index.test_buf' },
+    'test-func-with-handled-err': { handler: 'index.test_buf_handled_err' },
+    'test-func-with-unhandled-err': { handler: 'index.test_buf_unhandled_err' },
+  };
+
+  before(async () => {
+    await fc.createService(service);
+    for (const [functionName, extra] of Object.entries(functions)) {
+      await fc.createFunction(service, {
+        functionName, runtime: 'nodejs14', timeout: 10, code: { zipFile: codeZip() }, ...extra,
+      });
+    }
+  });
+
+  after(async () => {
+    for (const functionName of Object.keys(functions)) await fc.deleteFunction(service, functionName);
+    await fc.deleteService(service);
+  });
+
+  it('answers the raw string', async () => {
+    const res = await fc.invokeFunction(service, 'hello-world', 'world', {}, 'LATEST');
+    assert.equal(res.data, 'hello world');
+    const again = await fc.invokeFunction(service, 'hello-world', Buffer.from('world'), {}, 'LATEST', {
+      rawBuf: false,
+    });
+    assert.equal(again.data, 'hello world');
+  });
+
+  it('the initializer runs once per instance: 2', async () => {
+    const res = await fc.invokeFunction(service, 'counter', null);
+    assert.equal(res.data, '2');
+  });
+
+  it('a Buffer answer comes back as a Buffer with rawBuf', async () => {
+    const res = await fc.invokeFunction(service, 'test-buf-resp', Buffer.from('world'), {}, 'LATEST', {
+      rawBuf: true,
+    });
+    assert.ok(Buffer.isBuffer(res.data));
+    assert.equal(res.data.toString(), 'world');
+  });
+
+  it('callback(string) is a HandledInvocationError with exactly {errorMessage}', async () => {
+    const res = await fc.invokeFunction(service, 'test-func-with-handled-err', Buffer.from('world'), {},
+      'LATEST', { rawBuf: true });
+    assert.ok(!Buffer.isBuffer(res.data));
+    assert.equal(res.headers['x-fc-error-type'], 'HandledInvocationError');
+    assert.equal(JSON.stringify(res.data), JSON.stringify({ errorMessage: 'This is a handled error' }));
+  });
+
+  it('a process exit is an UnhandledInvocationError "Process exited unexpectedly..."', async () => {
+    const res = await fc.invokeFunction(service, 'test-func-with-unhandled-err', Buffer.from('world'), {},
+      'LATEST', { rawBuf: true });
+    assert.ok(!Buffer.isBuffer(res.data));
+    assert.equal(res.headers['x-fc-error-type'], 'UnhandledInvocationError');
+    assert.match(res.data.errorMessage, /^Process exited unexpectedly before completing request/);
+  });
+});
+
+describe('invokeFunction on python3.10', () => {
   const fc = client();
   const service = unique('node_inv');
   const functions = {
