@@ -9,7 +9,8 @@
   commit) against the aiosqlite pattern emulated with the standard library (one dedicated
   thread, one hop per statement: BEGIN, INSERT, COMMIT, under an asyncio lock, as a
   transaction with aiosqlite needs), and the floor: the same INSERT+COMMIT on one thread with no
-  event loop. µs per transaction at one writer, and transactions/s with 64 concurrent writers.
+  event loop, with fcd's ``synchronous=NORMAL`` and with ``FULL`` (an fsync per commit). µs per
+  transaction at one writer, and transactions/s with 64 concurrent writers.
 * **JSON**: a CreateFunction body through ``fcd.wire.decode`` (case-insensitive, null-tolerant
   msgspec), through a plain typed ``msgspec.json.Decoder``, and through ``json.loads``.
 
@@ -226,20 +227,23 @@ def measure_store(n: int, tmp: Path) -> dict[str, dict[str, float]]:
     out["fcd writer thread"] = asyncio.run(fcd_store())
     out["hop per statement (aiosqlite pattern)"] = asyncio.run(hop_per_statement())
 
-    Store(tmp / "bare.sqlite3").close()
     from fcd.store.sqlite import connect
 
-    conn = connect(tmp / "bare.sqlite3")
-    start = time.perf_counter()
-    for i in range(n):
-        conn.execute("BEGIN IMMEDIATE")
-        _insert(conn, i)
-        conn.execute("COMMIT")
-    out["floor: bare INSERT+COMMIT, no loop"] = {
-        "us_per_tx": (time.perf_counter() - start) / n * 1e6,
-        "tx_per_s_64": float("nan"),
-    }
-    conn.close()
+    for label, synchronous in [("", "NORMAL"), (", synchronous=FULL", "FULL")]:
+        path = tmp / f"bare-{synchronous}.sqlite3"
+        Store(path).close()
+        conn = connect(path)
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        start = time.perf_counter()
+        for i in range(n):
+            conn.execute("BEGIN IMMEDIATE")
+            _insert(conn, i)
+            conn.execute("COMMIT")
+        out[f"floor: bare INSERT+COMMIT, no loop{label}"] = {
+            "us_per_tx": (time.perf_counter() - start) / n * 1e6,
+            "tx_per_s_64": float("nan"),
+        }
+        conn.close()
     return out
 
 
