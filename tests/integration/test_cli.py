@@ -80,6 +80,8 @@ def test_service_lifecycle_table_and_json(env: dict[str, str], unique: str) -> N
     assert updated["internetAccess"] is False
     assert updated["role"] == "acs:ram::1:role/r"
     assert updated["description"] == "first"
+    # --json also works before the command.
+    assert json.loads(fcctl(env, "--json", "service", "get", name).stdout) == updated
 
     listed = fcctl(env, "service", "list", "--prefix", name).stdout.splitlines()
     assert listed[0].split() == [
