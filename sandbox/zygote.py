@@ -32,6 +32,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _PREFIX = struct.Struct(">II")
+# Niceness of a sandbox while it is pre-made in the background (reset when specialised).
+PREPARE_NICENESS = 10
 # Standard modules user handlers import most; loading them once here saves each cold start.
 PRELOAD = """
     json logging threading socket http.client http.server subprocess importlib traceback io
@@ -106,6 +108,7 @@ def child(desc: dict[str, object], control_fd: int, out_fd: int, err_fd: int, zy
     os.close(null)
     isolated = desc.get("mode") == "namespaces"
     if isolated:
+        os.nice(PREPARE_NICENESS)  # pre-making yields the CPU to instances being started
         try:
             init.join_cgroup([str(p) for p in desc.get("cgroup_procs", [])])  # type: ignore[attr-defined]
             flags = init.CLONE_NEWNS | init.CLONE_NEWPID | init.CLONE_NEWIPC | init.CLONE_NEWUTS  # type: ignore[attr-defined]
@@ -122,22 +125,22 @@ def child(desc: dict[str, object], control_fd: int, out_fd: int, err_fd: int, zy
             init.loopback_up()  # type: ignore[attr-defined]
         except Exception as e:
             _fail(str(e))
+        # The runtime process is forked now, not when specialised: no fork on the cold path.
+        runtime = os.fork()
+        if runtime:
+            os.close(control_fd)
+            signal.signal(signal.SIGTERM, lambda *_: os.kill(runtime, signal.SIGTERM))
+            os._exit(init._wait_for(runtime, reap_all=True))  # type: ignore[attr-defined]
     control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=control_fd)
     spec = _read_frame(control)
     if spec is None:
         os._exit(0)  # the daemon dropped this sandbox unused
     if isolated:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)  # back to normal: this one is on a request's path
         try:
+            # pivot_root in specialise_root switches the root of the whole namespace (pid 1 too).
             init.specialise_root(desc, spec)  # type: ignore[attr-defined]
-        except Exception as e:
-            _fail(str(e))
-        runtime = os.fork()
-        if runtime:
-            control.close()
-            signal.signal(signal.SIGTERM, lambda *_: os.kill(runtime, signal.SIGTERM))
-            os._exit(init._wait_for(runtime, reap_all=True))  # type: ignore[attr-defined]
-        uid = int(spec.get("uid", 10000))  # type: ignore[call-overload]
-        try:
+            uid = int(spec.get("uid", 10000))  # type: ignore[call-overload]
             init.drop_privileges(uid, uid)  # type: ignore[attr-defined]
         except Exception as e:
             _fail(str(e))

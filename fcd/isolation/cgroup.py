@@ -121,12 +121,20 @@ def _rmdir(path: Path) -> bool:
 
 
 def _sweep(base: Path) -> None:
-    """Remove empty groups a killed daemon left behind (busy ones belong to live sandboxes)."""
+    """Remove empty groups that a killed daemon left behind.
+
+    Group names start with ``sbx-<pid of the daemon that made it>-``; groups of live daemons
+    (possibly just created and still empty) are left alone.
+    """
     for child in base.iterdir():
-        if child.is_dir():
-            with contextlib.suppress(OSError):
-                if not (child / "cgroup.procs").read_text().strip():
-                    child.rmdir()
+        owner = child.name.split("-")
+        if not child.is_dir() or len(owner) < 3 or not owner[1].isdigit():
+            continue
+        if Path(f"/proc/{owner[1]}").exists():
+            continue
+        with contextlib.suppress(OSError):
+            if not (child / "cgroup.procs").read_text().strip():
+                child.rmdir()
 
 
 class V1Group:
