@@ -152,6 +152,40 @@ def prepare_root(desc: dict[str, object]) -> None:
 def specialise_root(desc: dict[str, object], spec: dict[str, object]) -> None:
     """Add the function's parts to the root, switch to it and detach the host's tree."""
     root = str(desc["root"])
+    _write_identity(root, spec)
+    _mount_function(root, spec, host="")
+    _check(_libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
+    os.chdir("/")
+    _check(_libc.umount2(b"/.old", MNT_DETACH), "umount old root")
+    os.rmdir("/.old")
+    _seal(spec)
+
+
+def pivot_keeping_host(desc: dict[str, object]) -> None:
+    """Switch to the sandbox's root now, keeping the host's tree at /.fcd/host until specialised.
+
+    For sandboxes whose runtime starts before the function is known (node): the runtime runs
+    unprivileged and cannot pass /.fcd (mode 0700, root's), so the host stays out of its reach.
+    """
+    root = str(desc["root"])
+    os.mkdir(root + "/.fcd", 0o700)
+    os.chmod(root + "/.fcd", 0o700)
+    os.mkdir(root + "/.fcd/host")
+    _check(_libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.fcd/host").encode()), "pivot")
+    os.chdir("/")
+
+
+def specialise_prestarted(spec: dict[str, object]) -> None:
+    """Add the function's parts from the kept host tree, then detach it (see pivot_keeping_host)."""
+    _write_identity("", spec)
+    _mount_function("", spec, host="/.fcd/host")
+    _check(_libc.umount2(b"/.fcd/host", MNT_DETACH), "umount host tree")
+    os.rmdir("/.fcd/host")
+    os.rmdir("/.fcd")
+    _seal(spec)
+
+
+def _write_identity(root: str, spec: dict[str, object]) -> None:
     uid = int(spec.get("uid", 10000))  # type: ignore[call-overload]
     hostname = str(spec.get("hostname", "sandbox"))[:63]
     etc = root + "/etc"
@@ -168,19 +202,23 @@ def specialise_root(desc: dict[str, object], spec: dict[str, object]) -> None:
                 _write(etc + "/resolv.conf", f.read())
         except OSError:
             pass
-    bind(str(spec["code_dir"]), root + "/code")
-    _mount_layers(root, [str(d) for d in spec.get("layer_dirs", [])])  # type: ignore[attr-defined]
+
+
+def _mount_function(root: str, spec: dict[str, object], host: str) -> None:
+    """Code at /code, layers at /opt, NAS mounts, /tmp's size; ``host`` prefixes host paths."""
+    bind(host + str(spec["code_dir"]), root + "/code")
+    _mount_layers(root, [host + str(d) for d in spec.get("layer_dirs", [])])  # type: ignore[attr-defined]
     tmp_size = int(spec.get("tmp_size_mb", 512))  # type: ignore[call-overload]
     mount("tmpfs", root + "/tmp", "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={tmp_size}m")
-    for host, target, read_only in spec.get("mounts", []):  # type: ignore[attr-defined]
+    for source, target, read_only in spec.get("mounts", []):  # type: ignore[attr-defined]
         _mkdir(root + target)
-        bind(host, root + target, bool(read_only))
-    _check(_libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
-    os.chdir("/")
-    _check(_libc.umount2(b"/.old", MNT_DETACH), "umount old root")
-    os.rmdir("/.old")
+        bind(host + source, root + target, bool(read_only))
+
+
+def _seal(spec: dict[str, object]) -> None:
+    """Make the root read-only and name the host."""
     mount("none", "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    name = hostname.encode()
+    name = str(spec.get("hostname", "sandbox"))[:63].encode()
     _check(_libc.sethostname(name, len(name)), "sethostname")
 
 

@@ -93,9 +93,10 @@ def die_with_parent(parent: int) -> None:
         os._exit(70)
 
 
-def child(desc: dict[str, object], control_fd: int, out_fd: int, err_fd: int, zygote: int) -> None:
+def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
     """The sandbox's init (see the module docstring); never returns."""
     init = sys.modules["_fcd_init"]
+    control_fd, out_fd, err_fd = fds[:3]
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     die_with_parent(zygote)
     os.setsid()
@@ -125,6 +126,8 @@ def child(desc: dict[str, object], control_fd: int, out_fd: int, err_fd: int, zy
             init.loopback_up()  # type: ignore[attr-defined]
         except Exception as e:
             _fail(str(e))
+        if desc.get("prestart"):
+            prestart(desc, control_fd, fds[3])
         # The runtime process is forked now, not when specialised: no fork on the cold path.
         runtime = os.fork()
         if runtime:
@@ -148,6 +151,53 @@ def child(desc: dict[str, object], control_fd: int, out_fd: int, err_fd: int, zy
     else:
         os.chdir(str(spec["code_dir"]))
     run_runtime(spec, control)
+
+
+def prestart(desc: dict[str, object], control_fd: int, setup_fd: int) -> None:
+    """Start the runtime (node) now, unprivileged, and specialise the sandbox around it later.
+
+    This process (pid 1) keeps the host's tree out of the runtime's reach until the daemon
+    sends ``specialise`` on the setup socket; it then mounts the function's files, detaches the
+    host's tree, acknowledges, and stays as the reaper. Never returns.
+    """
+    init = sys.modules["_fcd_init"]
+    setup = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=setup_fd)
+    try:
+        init.pivot_keeping_host(desc)  # type: ignore[attr-defined]
+    except Exception as e:
+        _fail(str(e))
+    uid = int(desc.get("uid", 10000))  # type: ignore[call-overload]
+    runtime = os.fork()
+    if runtime == 0:
+        setup.close()
+        try:
+            init.drop_privileges(uid, uid)  # type: ignore[attr-defined]
+        except Exception as e:
+            _fail(str(e))
+        os.chdir("/tmp")
+        argv = [str(a) for a in desc["argv"]]  # type: ignore[attr-defined]
+        env = {str(k): str(v) for k, v in desc.get("env", {}).items()}  # type: ignore[attr-defined]
+        env["FCD_CONTROL_FD"] = str(control_fd)
+        os.set_inheritable(control_fd, True)
+        try:
+            os.execve(argv[0], argv, env)
+        except OSError as e:
+            _fail(f"exec {argv[0]}: {e.strerror}")
+    os.close(control_fd)
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(runtime, signal.SIGTERM))
+    spec = _read_frame(setup)
+    if spec is None:
+        os._exit(0)  # dropped unused: the namespace and its runtime go with this process
+    os.setpriority(os.PRIO_PROCESS, 0, 0)
+    os.setpriority(os.PRIO_PROCESS, runtime, 0)
+    try:
+        init.specialise_prestarted(spec)  # type: ignore[attr-defined]
+    except Exception as e:
+        _fail(str(e))
+    header = json.dumps({"t": "ready", "sandbox_ready": time.monotonic()}).encode()
+    setup.sendall(_PREFIX.pack(len(header), 0) + header)
+    setup.close()
+    os._exit(init._wait_for(runtime, reap_all=True))  # type: ignore[attr-defined]
 
 
 def run_runtime(spec: dict[str, object], control: socket.socket) -> None:
@@ -189,7 +239,7 @@ def main() -> None:
     gc.freeze()  # keep the preloaded heap shared with children (no copy-on-write by the GC)
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(sock, 1 << 20, 3)
+            message, fds, _, _ = socket.recv_fds(sock, 1 << 20, 4)
         except InterruptedError:
             continue
         if not message:
@@ -199,7 +249,7 @@ def main() -> None:
         if pid == 0:
             sock.close()
             try:
-                child(desc, *fds, zygote)
+                child(desc, fds, zygote)
             finally:
                 os._exit(70)
         for fd in fds:

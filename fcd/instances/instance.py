@@ -89,6 +89,7 @@ class Instance:
         self._stopping: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._start_log = bytearray()
+        self._env: dict[str, str] = {}
 
     # -- starting -----------------------------------------------------------------------------
     @classmethod
@@ -137,6 +138,7 @@ class Instance:
             await sandbox.destroy()
             raise
         instance = cls(spec, sandbox, writer, on_log)
+        instance._env = env
         try:
             await instance._boot(kind, reader, request_id or str(uuid.uuid4()))
         except BaseException:
@@ -161,6 +163,7 @@ class Instance:
             ca_port=spec.ca_port,
             command=list(spec.custom_command),
             context=runtimes.static_context(spec),
+            env=self._env if kind == "nodejs" else {},
         )
         self._send(load)
         timeout = CUSTOM_START_TIMEOUT_S if kind == "custom" else LOAD_TIMEOUT_S
@@ -187,7 +190,7 @@ class Instance:
                 body,
                 bytes(self._start_log),
             )
-        t_sandbox = loaded.sandbox_ready
+        t_sandbox = loaded.sandbox_ready or self._sandbox.ready_at
         runtime_ready = loaded.runtime_ready or t_sandbox
         sandbox_ms = max(0.0, (t_sandbox - self._sandbox.started) * 1000) if t_sandbox else 0.0
         runtime_ms = max(0.0, (runtime_ready - (t_sandbox or self._sandbox.started)) * 1000)

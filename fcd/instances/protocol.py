@@ -42,6 +42,8 @@ class Load(msgspec.Struct, tag="load", tag_field="t", omit_defaults=True):
     command: list[str] = []
     # Static context fields (spec §7.4) shared by every request of this instance.
     context: dict[str, object] = {}
+    # The function's environment, for runtimes started before the function was known (node).
+    env: dict[str, str] = {}
 
 
 class Init(msgspec.Struct, tag="init", tag_field="t", omit_defaults=True):

@@ -36,8 +36,21 @@ UID_FIRST, UID_COUNT = 10000, 1000
 NAMESPACES = ("mnt", "pid", "ipc", "uts", "net")
 # Generic sandboxes kept ready; each holds ~1-2 MB and saves the namespace/root work of a start.
 POOL_SIZE = 4
+# Pre-started node sandboxes kept once a node function has run on this host.
+NODE_POOL_SIZE = 2
+# The environment node starts with; the function's own arrives with its handler (load).
+NODE_BASE_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": "/tmp",
+    "LANG": "C.UTF-8",
+    "TZ": "UTC",
+    "NODE_PATH": "/var/fc/runtime/nodejs/node_modules:/opt/nodejs/node_modules",
+}
+# pid 1 of a sandbox mounts a function's files in a few ms; this is for a wedged one.
+SPECIALISE_TIMEOUT_S = 10.0
 # Memory cap of a pre-made sandbox before it is given a function (its init needs a few MB).
 PREPARED_MEMORY_MB = 64
+PREPARED_NODE_MEMORY_MB = 256
 
 
 class IsolationUnavailable(Exception):
@@ -56,6 +69,11 @@ class SandboxSpec:
     tmp_size_mb: int = 512
     internet: bool = False
     pids_max: int = cgroup.PIDS_MAX
+
+
+# "generic": the runtime is forked from the zygote when specialised (python, custom agent).
+# "node": node is started ahead, unprivileged, and the sandbox is specialised around it.
+Kind = Literal["generic", "node"]
 
 
 class Watched:
@@ -112,6 +130,9 @@ class Prepared:
     stdout_fd: int
     stderr_fd: int
     group: cgroup.Cgroup | None
+    kind: Kind = "generic"
+    setup: socket.socket | None = None  # to pid 1 of a sandbox whose runtime is pre-started
+    uid: int | None = None  # taken when the runtime starts unprivileged before specialising
 
 
 @dataclass
@@ -127,6 +148,7 @@ class Sandbox:
     group: cgroup.Cgroup | None = None
     uid: int | None = None
     pool_hit: bool = False
+    ready_at: float = 0.0  # CLOCK_MONOTONIC when specialised (pre-started runtimes only)
     on_destroy: list[Callable[[], None]] = field(default_factory=list)
     _destroyed: bool = False
     _peak_mb: float = 0.0
@@ -319,10 +341,12 @@ class Isolation:
         self.node = node
         self.backend = backend
         self.pool_size = pool_size if mode == "namespaces" else 0
+        # The node pool fills only once a node function has started here (each holds ~40 MB).
+        self.targets: dict[Kind, int] = {"generic": self.pool_size, "node": 0}
         self.root_mountpoint = data_dir / "sandbox-root"
         self.zygote = Zygote(python)
         self._free_uids = list(range(UID_FIRST, UID_FIRST + UID_COUNT))
-        self._pool: list[Prepared] = []
+        self._pools: dict[Kind, list[Prepared]] = {"generic": [], "node": []}
         self._refill = asyncio.Event()
         self._full = asyncio.Event()
         self._names = itertools.count()
@@ -369,17 +393,18 @@ class Isolation:
         """Keep the pool of generic sandboxes full; refills are off every request's path."""
         ready.set()
         while not self._closed:
-            while len(self._pool) < self.pool_size and not self._closed:
-                try:
-                    prepared = await self._prepare()
-                except OSError as e:
-                    log.warning("cannot pre-make a sandbox: %s", e)
-                    await asyncio.sleep(1)
-                    continue
-                if self._closed:
-                    await self._discard(prepared)
-                    break
-                self._pool.append(prepared)
+            for kind, pool in self._pools.items():
+                while len(pool) < self.targets[kind] and not self._closed:
+                    try:
+                        prepared = await self._prepare(kind)
+                    except OSError as e:
+                        log.warning("cannot pre-make a sandbox: %s", e)
+                        await asyncio.sleep(1)
+                        continue
+                    if self._closed:
+                        await self._discard(prepared)
+                        break
+                    pool.append(prepared)
             self._full.set()
             self._refill.clear()
             await self._refill.wait()
@@ -390,14 +415,19 @@ class Isolation:
 
     @property
     def pooled(self) -> int:
-        return len(self._pool)
+        return len(self._pools["generic"])
+
+    @property
+    def pooled_node(self) -> int:
+        return len(self._pools["node"])
 
     async def close(self) -> None:
         """Destroy the pooled sandboxes, stop the zygote, remove the cgroup bases."""
         self._closed = True
         self._refill.set()
-        pool, self._pool = self._pool, []
-        for prepared in pool:
+        pools = [p for pool in self._pools.values() for p in pool]
+        self._pools = {"generic": [], "node": []}
+        for prepared in pools:
             await self._discard(prepared)
         await self.zygote.close()
         if self.backend is not None:
@@ -408,7 +438,7 @@ class Isolation:
                     self.backend.base.rmdir()
 
     # -- making sandboxes --------------------------------------------------------------------
-    async def _prepare(self) -> Prepared:
+    async def _prepare(self, kind: Kind = "generic") -> Prepared:
         """Have the zygote fork a generic sandbox, in a fresh cgroup when isolated.
 
         Raises:
@@ -418,43 +448,73 @@ class Isolation:
         if self.isolated:
             assert self.backend is not None
             group = self.backend.create(f"sbx-{os.getpid()}-{next(self._names)}")
-            # Until specialised, a sandbox holds only its init: cap it like the smallest one.
-            group.set_limits(cgroup.Limits(PREPARED_MEMORY_MB))
+            # Until specialised a sandbox holds only its init (and node): cap it modestly.
+            memory = PREPARED_NODE_MEMORY_MB if kind == "node" else PREPARED_MEMORY_MB
+            group.set_limits(cgroup.Limits(memory))
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        setup_ours, setup_theirs = (None, None)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        description = {
+        description: dict[str, object] = {
             "mode": self.mode,
             "root": str(self.root_mountpoint),
             "runtime_dir": str(RUNTIMES),
             "cgroup_procs": [str(p) for p in group.procs_files()] if group else [],
         }
+        uid = None
+        if kind == "node":
+            setup_ours, setup_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            uid = self._free_uids.pop(0)
+            description.update(
+                prestart=True,
+                uid=uid,
+                argv=[self.node, "/var/fc/runtime/nodejs/bootstrap.js"],
+                env=NODE_BASE_ENV,
+            )
+        fds = [theirs.fileno(), out_w, err_w] + ([setup_theirs.fileno()] if setup_theirs else [])
         try:
-            pid = await self.zygote.fork(description, [theirs.fileno(), out_w, err_w])
+            pid = await self.zygote.fork(description, fds)
         except BaseException:
             for fd in (out_r, err_r):
                 os.close(fd)
             ours.close()
+            if setup_ours is not None:
+                setup_ours.close()
             if group is not None:
                 group.remove()
+            if uid is not None:
+                self._free_uids.append(uid)
             raise
         finally:
             theirs.close()
+            if setup_theirs is not None:
+                setup_theirs.close()
             os.close(out_w)
             os.close(err_w)
-        return Prepared(Watched(pid), ours, out_r, err_r, group)
+        return Prepared(Watched(pid), ours, out_r, err_r, group, kind, setup_ours, uid)
 
     async def _discard(self, prepared: Prepared) -> None:
+        sandbox = self._sandbox("unused", prepared, 0.0, False)
+        await sandbox.destroy()
+
+    def _sandbox(self, name: str, prepared: Prepared, started: float, hit: bool) -> Sandbox:
         sandbox = Sandbox(
-            "unused",
+            name,
             prepared.process,
             prepared.control,
-            0.0,
+            started,
             prepared.stdout_fd,
             prepared.stderr_fd,
             prepared.group,
+            prepared.uid,
+            hit,
         )
-        await sandbox.destroy()
+        uid = prepared.uid
+        if uid is not None:
+            sandbox.on_destroy.append(lambda: self._free_uids.append(uid))
+        if prepared.setup is not None:
+            sandbox.on_destroy.append(prepared.setup.close)
+        return sandbox
 
     async def spawn(
         self,
@@ -473,9 +533,13 @@ class Isolation:
             OSError: no sandbox could be made.
         """
         started = time.monotonic()
+        kind: Kind = "node" if runtime == "exec" and self.isolated else "generic"
+        if kind == "node":
+            self.targets["node"] = NODE_POOL_SIZE
         prepared = None
-        while self._pool:
-            candidate = self._pool.pop()
+        pool = self._pools[kind]
+        while pool:
+            candidate = pool.pop()
             if not candidate.process.exited:
                 prepared = candidate
                 break
@@ -483,22 +547,11 @@ class Isolation:
         pool_hit = prepared is not None
         self._full.clear()
         if prepared is None:
-            prepared = await self._prepare()
+            prepared = await self._prepare(kind)
         self._refill.set()
-        uid = self._free_uids.pop(0) if self.isolated else None
-        sandbox = Sandbox(
-            spec.name,
-            prepared.process,
-            prepared.control,
-            started,
-            prepared.stdout_fd,
-            prepared.stderr_fd,
-            prepared.group,
-            uid,
-            pool_hit,
-        )
-        if uid is not None:
-            sandbox.on_destroy.append(lambda: self._free_uids.append(uid))
+        if prepared.uid is None and self.isolated:
+            prepared.uid = self._free_uids.pop(0)
+        sandbox = self._sandbox(spec.name, prepared, started, pool_hit)
         try:
             if prepared.group is not None:
                 prepared.group.set_limits(cgroup.Limits(spec.memory_mb, spec.pids_max))
@@ -509,7 +562,7 @@ class Isolation:
                 "mounts": [[str(h), t, ro] for h, t, ro in spec.mounts],
                 "tmp_size_mb": spec.tmp_size_mb,
                 "hostname": spec.name,
-                "uid": uid,
+                "uid": prepared.uid,
                 "internet": spec.internet,
                 "runtime": runtime,
                 "argv": argv,
@@ -517,8 +570,19 @@ class Isolation:
             }
             header = json.dumps(message).encode()
             frame = struct.pack(">II", len(header), 0) + header
-            prepared.control.setblocking(False)
-            await asyncio.get_running_loop().sock_sendall(prepared.control, frame)
+            loop = asyncio.get_running_loop()
+            if prepared.setup is None:
+                prepared.control.setblocking(False)
+                await loop.sock_sendall(prepared.control, frame)
+            else:
+                prepared.setup.setblocking(False)
+                await loop.sock_sendall(prepared.setup, frame)
+                async with asyncio.timeout(SPECIALISE_TIMEOUT_S):
+                    ack = await loop.sock_recv(prepared.setup, 4096)
+                if not ack:
+                    raise ConnectionResetError("the sandbox exited while being specialised")
+                sandbox.ready_at = time.monotonic()
+                prepared.setup.close()
         except BaseException:
             await sandbox.destroy()
             raise
@@ -526,6 +590,7 @@ class Isolation:
 
     def __repr__(self) -> str:
         return (
-            f"<Isolation {self.mode} {self.backend!r} [pool {len(self._pool)}/{self.pool_size}"
+            f"<Isolation {self.mode} {self.backend!r} [pool {self.pooled}/{self.pool_size}"
+            f" | node {len(self._pools['node'])}/{self.targets['node']}"
             f" | uids free {len(self._free_uids)}]>"
         )

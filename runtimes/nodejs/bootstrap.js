@@ -15,7 +15,7 @@ const { AsyncLocalStorage } = require('async_hooks');
 const HANDLED = 'HandledInvocationError';
 const UNHANDLED = 'UnhandledInvocationError';
 const requestScope = new AsyncLocalStorage();
-const codeDir = (process.env.FC_FUNC_CODE_PATH || '/code/').replace(/\/+$/, '') || '/';
+let codeDir = '/code';
 const sandboxReady = Number(process.env.FCD_T_SANDBOX || 0);
 delete process.env.FCD_T_SANDBOX;
 
@@ -268,8 +268,18 @@ async function run(msg, payload) {
   send(header, body);
 }
 
+function applyEnvironment(env) {
+  // A pre-started node learns its function's environment only now.
+  if (env && Object.keys(env).length) {
+    for (const key of Object.keys(process.env)) if (!(key in env)) delete process.env[key];
+    Object.assign(process.env, env);
+  }
+  codeDir = (process.env.FC_FUNC_CODE_PATH || '/code/').replace(/\/+$/, '') || '/';
+}
+
 async function load(msg) {
   const ready = monotonic();
+  applyEnvironment(msg.env);
   statics = msg.context || {};
   loaded.initializer = msg.initializer || '';
   loaded.hooks = { pre_stop: msg.pre_stop || '', pre_freeze: msg.pre_freeze || '' };

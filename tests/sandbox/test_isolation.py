@@ -188,6 +188,17 @@ async def test_pool_of_pre_made_sandboxes(tmp_path: Path) -> None:
             assert (await invoke(instance)).body == b"pooled"
             async with asyncio.timeout(10):
                 await isolation.filled()
+            # node is pre-started only once a node function has run here
+            assert "node 0/0" in repr(isolation)
+            files = {"index.js": "exports.handler = async () => 'node';\n"}
+            first = await start(files, runtime="nodejs20")
+            assert not first.cold_start.pool_hit
+            async with asyncio.timeout(20):
+                await isolation.filled()
+            assert isolation.pooled_node == 2
+            second = await start(files, runtime="nodejs20")
+            assert second.cold_start.pool_hit
+            assert (await invoke(second)).body == b"node"
         finally:
             refill.cancel()
             with contextlib.suppress(asyncio.CancelledError):

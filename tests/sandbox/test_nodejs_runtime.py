@@ -113,6 +113,7 @@ async def test_context_logger_and_preinstalled_packages(start: Starter) -> None:
                     region: context.region,
                     accountId: context.accountId,
                     rawBody: typeof getRawBody, body: typeof body,
+                    env: process.env, cwd: process.cwd(),
                   }));
                 };
             """
@@ -140,6 +141,10 @@ async def test_context_logger_and_preinstalled_packages(start: Starter) -> None:
     }
     assert (data["region"], data["accountId"]) == ("cn-hangzhou", "1234567890")
     assert (data["rawBody"], data["body"]) == ("function", "function")
+    assert data["env"]["FC_FUNCTION_NAME"] == "fn"
+    assert data["env"]["USER_VAR"] == "1"
+    assert not [k for k in data["env"] if k.startswith("FCD_")]
+    assert data["cwd"] == data["env"]["FC_FUNC_CODE_PATH"].rstrip("/")
     lines = result.logs.decode().splitlines()
     assert lines[0] == "FC Invoke Start RequestId: node-req"
     assert lines[1] == "console line"
