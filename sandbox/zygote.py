@@ -76,6 +76,12 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
     return data
 
 
+def _send_prepared(sock: socket.socket) -> None:
+    """Tell the daemon this sandbox is ready to be specialised (it may wait in a pool)."""
+    header = b'{"t":"prepared"}'
+    sock.sendall(_PREFIX.pack(len(header), 0) + header)
+
+
 def _fail(message: str) -> None:
     os.write(2, f"fcd sandbox: {message}\n".encode())
     os._exit(70)
@@ -135,6 +141,7 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
             signal.signal(signal.SIGTERM, lambda *_: os.kill(runtime, signal.SIGTERM))
             os._exit(init._wait_for(runtime, reap_all=True))  # type: ignore[attr-defined]
     control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=control_fd)
+    _send_prepared(control)
     spec = _read_frame(control)
     if spec is None:
         os._exit(0)  # the daemon dropped this sandbox unused
@@ -178,6 +185,7 @@ def prestart(desc: dict[str, object], control_fd: int, setup_fd: int) -> None:
         argv = [str(a) for a in desc["argv"]]  # type: ignore[attr-defined]
         env = {str(k): str(v) for k, v in desc.get("env", {}).items()}  # type: ignore[attr-defined]
         env["FCD_CONTROL_FD"] = str(control_fd)
+        env["FCD_PRESTART"] = "1"
         os.set_inheritable(control_fd, True)
         try:
             os.execve(argv[0], argv, env)

@@ -46,6 +46,9 @@ NODE_BASE_ENV = {
     "TZ": "UTC",
     "NODE_PATH": "/var/fc/runtime/nodejs/node_modules:/opt/nodejs/node_modules",
 }
+# Sandboxes announce themselves with this frame once made; node needs ~30-100 ms to get there.
+PREPARED_FRAME = struct.pack(">II", 16, 0) + b'{"t":"prepared"}'
+PREPARE_TIMEOUT_S = 30.0
 # pid 1 of a sandbox mounts a function's files in a few ms; this is for a wedged one.
 SPECIALISE_TIMEOUT_S = 10.0
 # Memory cap of a pre-made sandbox before it is given a function (its init needs a few MB).
@@ -491,7 +494,41 @@ class Isolation:
                 setup_theirs.close()
             os.close(out_w)
             os.close(err_w)
-        return Prepared(Watched(pid), ours, out_r, err_r, group, kind, setup_ours, uid)
+        prepared = Prepared(Watched(pid), ours, out_r, err_r, group, kind, setup_ours, uid)
+        try:
+            await self._await_prepared(prepared)
+        except BaseException:
+            await self._discard(prepared)
+            raise
+        return prepared
+
+    async def _await_prepared(self, prepared: Prepared) -> None:
+        """Wait for the sandbox's "prepared" frame: its namespaces, root and runtime are up.
+
+        Raises:
+            OSError: it exited or stayed silent (its stderr says why).
+        """
+        loop = asyncio.get_running_loop()
+        prepared.control.setblocking(False)
+        expected = len(PREPARED_FRAME)
+        data = b""
+        try:
+            async with asyncio.timeout(PREPARE_TIMEOUT_S):
+                while len(data) < expected:
+                    chunk = await loop.sock_recv(prepared.control, expected - len(data))
+                    if not chunk:
+                        break
+                    data += chunk
+        except TimeoutError:
+            raise OSError(f"a sandbox was not prepared within {PREPARE_TIMEOUT_S:.0f} s") from None
+        if data != PREPARED_FRAME:
+            error = b""
+            with contextlib.suppress(OSError):
+                os.set_blocking(prepared.stderr_fd, False)
+                error = os.read(prepared.stderr_fd, 4096)
+            raise OSError(
+                f"a sandbox failed while being prepared: {error.decode(errors='replace')}"
+            )
 
     async def _discard(self, prepared: Prepared) -> None:
         sandbox = self._sandbox("unused", prepared, 0.0, False)
@@ -555,6 +592,9 @@ class Isolation:
         try:
             if prepared.group is not None:
                 prepared.group.set_limits(cgroup.Limits(spec.memory_mb, spec.pids_max))
+                for pid in prepared.group.pids():  # pre-made at niceness 10: now on a request
+                    with contextlib.suppress(OSError):
+                        os.setpriority(os.PRIO_PROCESS, pid, 0)
             message = {
                 "t": "specialise",
                 "code_dir": str(spec.code_dir),

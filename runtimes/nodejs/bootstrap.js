@@ -312,6 +312,9 @@ sock.on('data', (chunk) => {
   }
 });
 sock.on('end', () => process.exit(0));
+// Pre-started: say so once listening, so the sandbox around this node may wait in the pool.
+if (process.env.FCD_PRESTART === '1') send({ t: 'prepared' });
+delete process.env.FCD_PRESTART;
 sock.on('error', () => process.exit(1));
 
 process.on('uncaughtException', (err) => {
