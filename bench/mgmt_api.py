@@ -69,13 +69,13 @@ async def floor_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"x" * size})
 
 
-def serve_floor(port: int) -> None:
-    """Run the floor exactly as fcd runs its app: uvicorn + httptools, embedded in uvloop."""
+def serve_on_uvicorn(app: Any, port: int) -> None:
+    """Run ``app`` exactly as fcd runs its own: uvicorn + httptools, embedded in uvloop."""
     import uvicorn
     import uvloop
 
     config = uvicorn.Config(
-        floor_app,
+        app,
         host="127.0.0.1",
         port=port,
         http="httptools",
@@ -88,9 +88,14 @@ def serve_floor(port: int) -> None:
     uvloop.run(uvicorn.Server(config).serve())
 
 
-def start_floor() -> tuple[subprocess.Popen[bytes], int]:
+def serve_floor(port: int) -> None:
+    serve_on_uvicorn(floor_app, port)
+
+
+def start_server(module: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    """``python -m module *args PORT`` on a free port; returns once it answers HTTP."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.mgmt_api", "--serve-floor", str(port)])
+    process = subprocess.Popen([sys.executable, "-m", module, *args, str(port)])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -99,7 +104,11 @@ def start_floor() -> tuple[subprocess.Popen[bytes], int]:
         except OSError:
             time.sleep(0.05)
     process.kill()
-    raise RuntimeError("the floor server did not start")
+    raise RuntimeError(f"{module} {' '.join(args)} did not start")
+
+
+def start_floor() -> tuple[subprocess.Popen[bytes], int]:
+    return start_server("bench.mgmt_api", "--serve-floor")
 
 
 # The client ---------------------------------------------------------------------------------

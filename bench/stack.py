@@ -25,7 +25,6 @@ import json
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,11 +33,10 @@ from typing import Any
 
 import msgspec
 
-from bench.mgmt_api import Client, pct
+from bench.mgmt_api import Client, pct, serve_on_uvicorn, start_server
 from fcd import wire
 from fcd.store import Store
 from fcd.wire.functions import FunctionInput
-from tests.daemon import free_port
 
 BODY = b"x" * 200
 
@@ -59,45 +57,22 @@ async def fixed_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def serve(server: str, port: int) -> None:
-    import uvloop
-
     if server == "uvicorn":
-        import uvicorn
+        serve_on_uvicorn(fixed_app, port)
+        return
+    import uvloop
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
 
-        config = uvicorn.Config(
-            fixed_app,
-            host="127.0.0.1",
-            port=port,
-            http="httptools",
-            loop="none",
-            lifespan="off",
-            access_log=False,
-            log_level="warning",
-        )
-        uvloop.run(uvicorn.Server(config).serve())
-    else:
-        from hypercorn.asyncio import serve as hypercorn_serve
-        from hypercorn.config import Config
-
-        config = Config()
-        config.bind = [f"127.0.0.1:{port}"]
-        config.accesslog = None
-        config.loglevel = "WARNING"
-        uvloop.run(hypercorn_serve(fixed_app, config))  # type: ignore[arg-type]
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.loglevel = "WARNING"
+    uvloop.run(hypercorn_serve(fixed_app, config))  # type: ignore[arg-type]
 
 
 def start(server: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.stack", "--serve", server, str(port)])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            Client(port).request("GET", "/", {}, b"")
-            return process, port
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"{server} did not start")
+    return start_server("bench.stack", "--serve", server)
 
 
 async def _connection_loop(port: int, until: float) -> int:
