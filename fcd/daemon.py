@@ -31,10 +31,13 @@ from fcd.api.app import create_app
 from fcd.api.context import ApiContext
 from fcd.config import Config, ConfigError, load
 from fcd.gateway.app import Gateway
+from fcd.gateway.domains import DomainIndex
+from fcd.gateway.http_trigger import HttpTriggerServer, TriggerIndex
 from fcd.instances.instance import Isolation, IsolationUnavailable
 from fcd.instances.manager import InstanceManager
 from fcd.invocations.catalog import Catalog
 from fcd.invocations.invoker import Invoker
+from fcd.invocations.queue import AsyncQueue
 from fcd.invocations.recorder import Recorder
 from fcd.store import Store
 from fcd.store.code import CodeStore
@@ -135,8 +138,29 @@ class Daemon:
             CodeStore(self.data_dir, config.limits).unpack,
             isolated=self.isolation.isolated,
         )
+        # Async invocations: committed to SQLite by the gateway (and triggers), run by workers.
+        self.queue = AsyncQueue(self.store, self.catalog, self.invoker, config)
+        self.store.on_write(self.queue.invalidate)
+        # HTTP triggers and custom domains: their configs cached until the next resource write.
+        self.http_triggers = TriggerIndex(self.store)
+        self.domains = DomainIndex(self.store)
+        self.store.on_write(self.http_triggers.invalidate)
+        self.store.on_write(self.domains.invalidate)
+        self.http = HttpTriggerServer(
+            self.invoker,
+            self.http_triggers,
+            secret_for=self.keys.secret_for,
+            limits=config.limits,
+            domains=self.domains,
+            queue=self.queue,
+        )
         self.gateway = Gateway(
-            self.app, self.invoker, secret_for=self.keys.secret_for, limits=config.limits
+            self.app,
+            self.invoker,
+            secret_for=self.keys.secret_for,
+            limits=config.limits,
+            queue=self.queue,
+            http=self.http,
         )
         self._stop = asyncio.Event()
 
@@ -168,6 +192,7 @@ class Daemon:
                     "isolation": self.isolation,
                     "recorder": self.recorder,
                     "instances": self.instances,
+                    "async-queue": self.queue,
                 }
                 tasks: dict[str, asyncio.Task[None]] = {}
                 for name, component in components.items():
@@ -181,6 +206,9 @@ class Daemon:
                 log.info("stopping: no new connections, draining in-flight requests")
                 server.should_exit = True
                 await serving
+                # Async attempts still running are cancelled; their rows run again at start.
+                tasks["async-queue"].cancel()
+                await self.queue.close()
                 # No invocation is in flight now: stop the instances, then write the last rows.
                 await self.instances.close()
                 self.recorder.close()

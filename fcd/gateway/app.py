@@ -22,7 +22,9 @@ from typing import Any
 from fcd import errors, signature
 from fcd.config import Limits
 from fcd.gateway import headers as shape
+from fcd.gateway.http_trigger import HttpTriggerServer
 from fcd.invocations.invoker import Invoker
+from fcd.invocations.queue import AsyncQueue, AsyncRequest
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +62,13 @@ class Gateway:
         secret_for: Callable[[str], str | None],
         limits: Limits,
         clock: Callable[[], float] = time.time,
+        queue: AsyncQueue | None = None,
+        http: HttpTriggerServer | None = None,
     ) -> None:
         self.fallback = fallback
+        self.http = http  # HTTP triggers and custom domains
         self.invoker = invoker
+        self.queue = queue
         self.secret_for = secret_for
         self.limits = limits
         self.clock = clock
@@ -71,6 +77,11 @@ class Gateway:
         return f"<Gateway {self.invoker!r}>"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.http is not None:
+            routed = self.http.route(scope)
+            if routed is not None:
+                await self.http.serve(scope, receive, send, routed)
+                return
         if scope["type"] == "http" and scope["method"] == "POST":
             target = invoke_target(scope["path"])
             if target is not None:
@@ -86,10 +97,20 @@ class Gateway:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             self._authenticate(scope, headers)
             options = shape.parse_options(headers)
-            if options.asynchronous:
-                raise errors.InvalidArgument("asynchronous invocation is not available yet")
-            payload = await self._read_body(receive, headers)
             service, qualifier, function = target
+            if (options.asynchronous or options.stateful_id) and self.queue is not None:
+                # Async (an invocation id implies it, as the Go SDK sends it): 202 after COMMIT.
+                payload = await self._read_body(receive, headers, self.limits.async_payload)
+                await self.queue.submit(
+                    AsyncRequest(
+                        service, qualifier, function, payload, request_id, options.stateful_id
+                    )
+                )
+                stateful = self.queue.policy(service, qualifier, function).stateful
+                invocation_id = options.stateful_id or (request_id if stateful else "")
+                await _send_accepted(send, request_id, invocation_id)
+                return
+            payload = await self._read_body(receive, headers)
             done = await self.invoker.invoke(
                 service, qualifier, function, payload, request_id=request_id
             )
@@ -125,13 +146,13 @@ class Gateway:
             now=self.clock(),
         )
 
-    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
-        """The whole payload, refused as soon as it is known to be over the sync limit.
+    async def _read_body(self, receive: Receive, headers: dict[str, str], limit: int = 0) -> bytes:
+        """The whole payload, refused as soon as it is known to be over the (sync) limit.
 
         Raises:
             errors.EntityTooLarge
         """
-        limit = self.limits.sync_payload
+        limit = limit or self.limits.sync_payload
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise _too_large(limit)
@@ -152,6 +173,27 @@ class Gateway:
 
 def _too_large(limit: int) -> errors.EntityTooLarge:
     return errors.EntityTooLarge(f"payload size exceeds maximum allowed size ({limit} bytes)")
+
+
+async def _send_accepted(send: Send, request_id: str, invocation_id: str) -> None:
+    """202, empty body: the invocation is committed to the async queue."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 202,
+            "headers": [
+                (b"content-length", b"0"),
+                (b"x-fc-request-id", request_id.encode()),
+                (b"access-control-expose-headers", shape.EXPOSE_HEADERS),
+            ]
+            + (
+                [(b"x-fc-stateful-async-invocation-id", invocation_id.encode())]
+                if invocation_id
+                else []
+            ),
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _send_error(send: Send, error: errors.FcError, request_id: str) -> None:

@@ -71,6 +71,39 @@ MIGRATIONS: list[str] = [
     CREATE INDEX function_logs_by_function ON function_logs(service, function, at);
     CREATE INDEX function_logs_by_request ON function_logs(request_id);
     """,
+    # 3: the durable async queue (fcd.invocations.queue): one row per accepted async
+    # invocation, from accept to its end; its record for stateful get/list/stop. No ';' may
+    # appear inside a statement (the migration runner splits on it).
+    """
+    CREATE TABLE async_invocations (
+        seq                INTEGER PRIMARY KEY,
+        request_id         TEXT NOT NULL UNIQUE,
+        invocation_id      TEXT NOT NULL,
+        service            TEXT NOT NULL,
+        qualifier          TEXT NOT NULL,
+        function           TEXT NOT NULL,
+        source             TEXT NOT NULL,
+        stateful           INTEGER NOT NULL,
+        payload            BLOB NOT NULL,
+        status             TEXT NOT NULL,
+        attempts           INTEGER NOT NULL,
+        enqueued_at        REAL NOT NULL,
+        due_at             REAL NOT NULL,
+        started_at         REAL,
+        ended_at           REAL,
+        duration_ms        REAL,
+        instance_id        TEXT NOT NULL DEFAULT '',
+        error_message      TEXT NOT NULL DEFAULT '',
+        return_payload     BLOB,
+        destination_status TEXT NOT NULL DEFAULT '',
+        events             TEXT NOT NULL
+    );
+    CREATE INDEX async_due ON async_invocations(due_at, seq) WHERE status = 'Enqueued';
+    CREATE INDEX async_running ON async_invocations(status) WHERE status = 'Running';
+    CREATE UNIQUE INDEX async_by_invocation ON async_invocations(service, function, invocation_id);
+    CREATE INDEX async_by_function ON async_invocations(service, function, enqueued_at);
+    CREATE INDEX async_finished ON async_invocations(ended_at) WHERE ended_at IS NOT NULL;
+    """,
 ]
 
 

@@ -1,0 +1,121 @@
+"""Async destinations: the record FC sends, where it goes, and the POST to an http(s) URL.
+
+The record follows FC's result-callback event (the shape Lambda's destinations use too):
+``{"timestamp": <epoch ms>, "requestContext": {"requestId", "functionArn", "condition",
+"approximateInvokeCount"}, "requestPayload": <the event as text>, "responseContext":
+{"statusCode", "functionError"}, "responsePayload": <the answer as text>}``. ``condition`` is
+``""`` on success, ``RetriesExhausted``, ``EventAgeExceeded`` or ``FunctionNotFound``.
+
+A function destination is an async invocation of that function (enqueued by the queue in the
+same transaction that ends the source row). An http(s) destination is fcd's extension: the
+record is POSTed once, with a short timeout; a non-2xx answer or an error marks the row's
+``destinationStatus`` ``Failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import ssl
+import urllib.parse
+
+from fcd.invocations.invoker import Invocation
+
+log = logging.getLogger(__name__)
+
+POST_TIMEOUT_S = 10.0
+_FC = re.compile(
+    r"acs:fc:(?P<region>[^:]+):(?P<account>[^:]+):services/"
+    r"(?P<service>[^./]+)(\.(?P<qualifier>[^/]+))?/functions/(?P<function>[^/]+)"
+)
+
+
+def function_arn(region: str, account_id: str, service: str, qualifier: str, fn: str) -> str:
+    return f"acs:fc:{region}:{account_id}:services/{service}.{qualifier}/functions/{fn}"
+
+
+def parse_function(destination: str, region: str, account_id: str) -> tuple[str, str, str] | None:
+    """``(service, qualifier, function)`` of a function destination of this fcd, else None."""
+    match = _FC.fullmatch(destination)
+    if match is None or match["region"] != region or match["account"] != account_id:
+        return None
+    return match["service"], match["qualifier"] or "LATEST", match["function"]
+
+
+def is_http(destination: str) -> bool:
+    return destination.startswith(("http://", "https://"))
+
+
+def record(
+    *,
+    request_id: str,
+    function_arn: str,
+    condition: str,
+    invoke_count: int,
+    payload: bytes,
+    done: Invocation | None,
+    now: float,
+) -> bytes:
+    """The destination record of one finished async invocation, as JSON bytes."""
+    response: dict[str, object] = {"statusCode": 200 if done else 0, "functionError": ""}
+    if done is not None and done.error_type:
+        response["functionError"] = done.error_type
+    return json.dumps(
+        {
+            "timestamp": int(now * 1000),
+            "requestContext": {
+                "requestId": request_id,
+                "functionArn": function_arn,
+                "condition": condition,
+                "approximateInvokeCount": invoke_count,
+            },
+            "requestPayload": payload.decode(errors="replace"),
+            "responseContext": response,
+            "responsePayload": done.body.decode(errors="replace") if done else "",
+        }
+    ).encode()
+
+
+async def post(url: str, body: bytes) -> bool:
+    """POST ``body`` as JSON to ``url``; True on a 2xx answer."""
+    try:
+        async with asyncio.timeout(POST_TIMEOUT_S):
+            return await _post(url, body)
+    except (OSError, TimeoutError, ValueError) as e:
+        log.warning("destination %s: %s", url, e)
+        return False
+
+
+async def _post(url: str, body: bytes) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    secure = parts.scheme == "https"
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    context = ssl.create_default_context() if secure else None
+    reader, writer = await asyncio.open_connection(host, port, ssl=context)
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        head = (
+            f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(head.encode("latin-1") + body)
+        await writer.drain()
+        status_line = await reader.readline()
+        fields = status_line.split()
+        if len(fields) < 2 or not fields[1].isdigit():
+            raise ValueError(f"not an HTTP answer: {status_line[:80]!r}")
+        await reader.read()
+        status = int(fields[1])
+        if not 200 <= status < 300:
+            log.warning("destination %s answered %d", url, status)
+        return 200 <= status < 300
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass

@@ -1,0 +1,673 @@
+"""Durable async invocations: accepted into SQLite before the 202, run by workers, retried.
+
+``X-Fc-Invocation-Type: Async`` (and the timer, object-storage and HTTP triggers) come here
+through :meth:`AsyncQueue.submit`: the row is committed (group commit on the store's writer
+thread) before the caller is told "accepted", so a crash after the 202 loses nothing.
+
+Workers (:meth:`AsyncQueue.run`) pull due rows and run them through the same
+:class:`~fcd.invocations.invoker.Invoker` as sync invocations:
+
+* a function that is full (its instance concurrency x max instances in flight, or the manager
+  answering 429) is back-pressure: the row stays queued, no retry attempt is used;
+* a function error (error type, timeout, crash, start failure) uses one of
+  ``maxAsyncRetryAttempts`` (default 2) and is retried after a doubling backoff;
+* a row older than ``maxAsyncEventAgeInSeconds`` (default 86400) when it would run or be retried
+  ends ``Expired``; a row out of retries ends ``Failed``;
+* the final record goes to the ``onSuccess``/``onFailure`` destination: another function (an
+  async invocation of it, enqueued in the same transaction that ends the row) or an http(s)
+  URL (POSTed after the commit).
+
+Guarantee: at least once. A row is marked ``Running`` before it runs; rows a crash left
+``Running`` go back to ``Enqueued`` when the daemon starts, so they run again (duplicates are
+possible, losses are not; docs/async.md).
+
+Stateful invocations (``statefulInvocation`` in the async config, or an explicit
+``X-Fc-Stateful-Async-Invocation-Id``) are listed, read and stopped by the API; their records
+are the same rows, so every invocation has a status even when not listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from fcd import errors
+from fcd.config import Config
+from fcd.invocations import destinations
+from fcd.invocations.catalog import LATEST, Catalog
+from fcd.invocations.invoker import Invocation, Invoker
+from fcd.store import Store, docs
+from fcd.wire.configs import AsyncConfig
+
+log = logging.getLogger(__name__)
+
+# The document kind fcd.api.lookup stores async invoke configs under (scope "svc/fn").
+ASYNC_CONFIG = "async_config"
+DEFAULT_RETRIES = 2
+DEFAULT_MAX_AGE_S = 86400
+# Backoff of function-error retries: BASE, 2xBASE, 4xBASE, … capped (seconds).
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 300.0
+# Back-pressure (429, full function) and platform errors: retried after this, no attempt used.
+THROTTLE_DELAY_S = 0.2
+PLATFORM_DELAY_S = 2.0
+# Invocations running at once across the daemon; the host cap on instances still applies.
+MAX_IN_FLIGHT = 1024
+FETCH_BATCH = 256
+# With nothing due, look again at least this often (retries become due on their own).
+IDLE_POLL_S = 1.0
+# Finished rows are kept this long for get/list, then pruned.
+KEEP_FINISHED_S = 7 * 86400
+RETURN_PAYLOAD_LIMIT = 1024 * 1024
+
+ENQUEUED, RUNNING, SUCCEEDED, FAILED, STOPPED, EXPIRED = (
+    "Enqueued",
+    "Running",
+    "Succeeded",
+    "Failed",
+    "Stopped",
+    "Expired",
+)
+FINISHED = (SUCCEEDED, FAILED, STOPPED, EXPIRED)
+_INVOCATION_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
+_config = msgspec.json.Decoder(AsyncConfig)
+
+
+class InvocationExists(errors.Conflict):
+    code = "StatefulAsyncInvocationAlreadyExists"
+
+
+@dataclass(frozen=True)
+class AsyncRequest:
+    """One accepted async invocation, as any source hands it to the queue."""
+
+    service: str
+    qualifier: str  # "LATEST", a version id or an alias
+    function: str
+    payload: bytes
+    request_id: str = ""  # generated when empty
+    invocation_id: str = ""  # stateful async invocation id; generated when empty
+    source: str = "api"  # "api" | "timer:<trigger>" | "oss:<trigger>" | "http:<trigger>" | …
+    stateful: bool = False  # recorded for list/get/stop even without statefulInvocation
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The async invoke config of one function qualifier, with FC's defaults applied."""
+
+    max_retries: int = DEFAULT_RETRIES
+    max_age_s: int = DEFAULT_MAX_AGE_S
+    on_success: str = ""
+    on_failure: str = ""
+    stateful: bool = False
+
+
+# pure decisions -----------------------------------------------------------------------------
+def policy_of(config: AsyncConfig | None) -> Policy:
+    """FC's defaults for whatever the config leaves unset."""
+    if config is None:
+        return Policy()
+    dest = config.destination_config
+    return Policy(
+        max_retries=(
+            DEFAULT_RETRIES
+            if config.max_async_retry_attempts is None
+            else config.max_async_retry_attempts
+        ),
+        max_age_s=config.max_async_event_age_in_seconds or DEFAULT_MAX_AGE_S,
+        on_success=(dest.on_success.destination if dest.on_success else "") or "",
+        on_failure=(dest.on_failure.destination if dest.on_failure else "") or "",
+        stateful=config.stateful_invocation,
+    )
+
+
+def backoff(retried: int) -> float:
+    """Seconds before retry number ``retried + 1`` of a function error."""
+    return float(min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2 ** min(retried, 20))))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with a row after an attempt ended with a function error."""
+
+    status: str  # ENQUEUED (retry), FAILED or EXPIRED
+    due_at: float = 0.0
+    condition: str = ""
+
+
+def after_failure(policy: Policy, *, retried: int, enqueued_at: float, now: float) -> Verdict:
+    """Retry, or give up: out of retries → Failed; the retry would run past max age → Expired."""
+    if retried >= policy.max_retries:
+        return Verdict(FAILED, condition="RetriesExhausted")
+    due = now + backoff(retried)
+    if due - enqueued_at > policy.max_age_s:
+        return Verdict(EXPIRED, condition="EventAgeExceeded")
+    return Verdict(ENQUEUED, due_at=due)
+
+
+def check_invocation_id(invocation_id: str) -> None:
+    """Raises: errors.InvalidArgument: not ``[A-Za-z_][A-Za-z0-9_-]{0,127}``."""
+    if not _INVOCATION_ID.fullmatch(invocation_id):
+        raise errors.InvalidArgument(
+            f"stateful async invocation id '{invocation_id}' is invalid: it must match "
+            "[A-Za-z_][A-Za-z0-9_-]{0,127}"
+        )
+
+
+# rows ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    seq: int
+    request_id: str
+    invocation_id: str
+    service: str
+    qualifier: str
+    function: str
+    payload: bytes
+    retried: int
+    enqueued_at: float
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.service, self.qualifier, self.function)
+
+
+_COLUMNS = (
+    "seq, request_id, invocation_id, service, qualifier, function, payload, attempts, enqueued_at"
+)
+
+
+def _row(r: sqlite3.Row) -> Row:
+    return Row(
+        r["seq"],
+        r["request_id"],
+        r["invocation_id"],
+        r["service"],
+        r["qualifier"],
+        r["function"],
+        bytes(r["payload"]),
+        r["attempts"],
+        r["enqueued_at"],
+    )
+
+
+def _event(status: str, at: float, detail: str = "") -> str:
+    return json.dumps({"status": status, "timestamp": int(at * 1000), "eventDetail": detail})
+
+
+def _append_event(conn: sqlite3.Connection, seq: int, event: str) -> None:
+    conn.execute(
+        "UPDATE async_invocations SET events = json_insert(events, '$[#]', json(?)) WHERE seq = ?",
+        (event, seq),
+    )
+
+
+def _insert(conn: sqlite3.Connection, request: AsyncRequest, stateful: bool, now: float) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO async_invocations(request_id, invocation_id, service, qualifier,"
+            " function, source, stateful, payload, status, attempts, enqueued_at, due_at, events)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, json_array(json(?)))",
+            (
+                request.request_id,
+                request.invocation_id,
+                request.service,
+                request.qualifier,
+                request.function,
+                request.source,
+                int(stateful),
+                request.payload,
+                ENQUEUED,
+                now,
+                now,
+                _event(ENQUEUED, now, request.source),
+            ),
+        )
+    except sqlite3.IntegrityError:
+        raise InvocationExists(
+            f"stateful async invocation '{request.invocation_id}' of function "
+            f"'{request.function}' in service '{request.service}' already exists"
+        ) from None
+
+
+@dataclass
+class AsyncQueue:
+    """The durable queue and its workers."""
+
+    store: Store
+    catalog: Catalog
+    invoker: Invoker
+    config: Config
+    wall: Callable[[], float] = time.time
+    _policies: dict[tuple[str, str, str], Policy] = field(default_factory=dict)
+    _in_flight: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _accepted_at: dict[str, float] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"<AsyncQueue running={len(self._tasks)}>"
+
+    def invalidate(self) -> None:
+        """Forget cached async configs: a resource changed (``Store.on_write``)."""
+        self._policies.clear()
+
+    # accepting ------------------------------------------------------------------------------
+    async def submit(self, request: AsyncRequest) -> str:
+        """Validate, commit, return the request id (only after the COMMIT).
+
+        Raises:
+            errors.ServiceNotFound, errors.FunctionNotFound, errors.VersionNotFound,
+            errors.AliasNotFound, errors.EntityTooLarge, errors.InvalidArgument,
+            InvocationExists
+        """
+        return (await self.submit_many([request]))[0]
+
+    async def submit_many(self, requests: list[AsyncRequest]) -> list[str]:
+        """Like :meth:`submit` for several invocations, committed in one transaction.
+
+        Raises:
+            see :meth:`submit`; nothing is committed when one request is refused.
+        """
+        ready: list[tuple[AsyncRequest, bool]] = []
+        for request in requests:
+            ready.append(self._prepare(request))
+        now = self.wall()
+
+        def tx(conn: sqlite3.Connection) -> None:
+            for request, stateful in ready:
+                _insert(conn, request, stateful, now)
+
+        await self.store.write(tx, notify=False)
+        for request, _ in ready:
+            self._accepted_at[request.request_id] = now
+        self._wake.set()
+        return [request.request_id for request, _ in ready]
+
+    def _prepare(self, request: AsyncRequest) -> tuple[AsyncRequest, bool]:
+        limit = self.config.limits.async_payload
+        if len(request.payload) > limit:
+            raise errors.EntityTooLarge(
+                f"payload size exceeds maximum allowed size ({limit} bytes)"
+            )
+        qualifier = request.qualifier or LATEST
+        self.catalog.resolve(request.service, qualifier, request.function)
+        if request.invocation_id:
+            check_invocation_id(request.invocation_id)
+        policy = self.policy(request.service, qualifier, request.function)
+        request_id = request.request_id or str(uuid.uuid4())
+        stateful = policy.stateful or request.stateful or bool(request.invocation_id)
+        return (
+            AsyncRequest(
+                service=request.service,
+                qualifier=qualifier,
+                function=request.function,
+                payload=request.payload,
+                request_id=request_id,
+                invocation_id=request.invocation_id or request_id,
+                source=request.source,
+                stateful=stateful,
+            ),
+            stateful,
+        )
+
+    def policy(self, service: str, qualifier: str, function: str) -> Policy:
+        """The async config of ``service.qualifier/function`` (cached until a resource write)."""
+        key = (service, qualifier or LATEST, function)
+        found = self._policies.get(key)
+        if found is None:
+
+            def read(conn: sqlite3.Connection) -> Policy:
+                doc = docs.get(conn, ASYNC_CONFIG, f"{service}/{function}", key[1])
+                return policy_of(_config.decode(doc.body) if doc else None)
+
+            found = self._policies[key] = self.store.read(read)
+        return found
+
+    # the workers ----------------------------------------------------------------------------
+    async def run(self, *, ready: asyncio.Event) -> None:
+        """Requeue what a crash left running, then dispatch due rows until cancelled."""
+        recovered = await self.store.write(_recover, notify=False)
+        if recovered:
+            log.warning("%d async invocations were running at a crash: queued again", recovered)
+        ready.set()
+        last_prune = 0.0
+        try:
+            while True:
+                self._wake.clear()
+                started = await self._dispatch()
+                now = self.wall()
+                if now - last_prune > 3600:
+                    last_prune = now
+                    await self.store.write(_pruner(now - KEEP_FINISHED_S), notify=False)
+                if started:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(IDLE_POLL_S):
+                        await self._wake.wait()
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+
+    async def close(self) -> None:
+        """Cancel running attempts (their rows stay ``Running`` and rerun at the next start)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _capacity(self, row: Row) -> int:
+        """How many of this function's invocations may run at once (0: it no longer exists)."""
+        try:
+            version, max_instances = self.catalog.resolve(*row.key)
+        except errors.NotFound:
+            return 0
+        return version.concurrency * max_instances
+
+    async def _dispatch(self) -> int:
+        """Claim due rows the functions have room for and start them; return how many."""
+        room = MAX_IN_FLIGHT - len(self._tasks)
+        if room <= 0:
+            return 0
+        full = [k for k, n in self._in_flight.items() if n >= self._capacity_of_key(k)]
+        now = self.wall()
+        rows = self.store.read(lambda conn: _due(conn, now, min(room, FETCH_BATCH), full))
+        chosen: list[Row] = []
+        gone: list[Row] = []
+        planned: dict[tuple[str, str, str], int] = {}
+        for row in rows:
+            capacity = self._capacity(row)
+            if capacity == 0:
+                gone.append(row)
+                continue
+            busy = self._in_flight.get(row.key, 0) + planned.get(row.key, 0)
+            if busy >= capacity:
+                continue  # back-pressure: it stays queued
+            planned[row.key] = planned.get(row.key, 0) + 1
+            chosen.append(row)
+        for row in gone:
+            self._spawn(self._fail_missing(row))
+        if not chosen:
+            return 0
+        claimed = await self.store.write(_claimer([r.seq for r in chosen], now), notify=False)
+        for row in chosen:
+            if row.seq in claimed:
+                self._in_flight[row.key] = self._in_flight.get(row.key, 0) + 1
+                self._spawn(self._attempt(row))
+        return len(claimed)
+
+    def _capacity_of_key(self, key: tuple[str, str, str]) -> int:
+        try:
+            version, max_instances = self.catalog.resolve(*key)
+        except errors.NotFound:
+            return 1 << 30
+        return version.concurrency * max_instances
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _done(self, key: tuple[str, str, str]) -> None:
+        left = self._in_flight.get(key, 1) - 1
+        if left <= 0:
+            self._in_flight.pop(key, None)
+        else:
+            self._in_flight[key] = left
+        self._wake.set()
+
+    async def _attempt(self, row: Row) -> None:
+        try:
+            await self._attempt_once(row)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("async invocation %s: the queue failed to record it", row.request_id)
+        finally:
+            self._done(row.key)
+
+    async def _attempt_once(self, row: Row) -> None:
+        policy = self.policy(*row.key)
+        now = self.wall()
+        if now - row.enqueued_at > policy.max_age_s:
+            await self._finish(row, policy, EXPIRED, None, "EventAgeExceeded", now)
+            return
+        accepted = self._accepted_at.pop(row.request_id, None)
+        if accepted is not None:
+            log.debug("async %s: accept → start %.1f ms", row.request_id, (now - accepted) * 1e3)
+        try:
+            done = await self.invoker.invoke(
+                row.service, row.qualifier, row.function, row.payload, request_id=row.request_id
+            )
+        except errors.ResourceExhausted as e:
+            await self._requeue(row, self.wall() + THROTTLE_DELAY_S, "Throttled", str(e))
+            return
+        except errors.NotFound as e:
+            await self._finish(row, policy, FAILED, None, "FunctionNotFound", self.wall(), str(e))
+            return
+        except errors.FcError as e:  # could not start (CAExited, …): the function's fault
+            await self._failed_attempt(row, policy, None, f"{e.code}: {e}")
+            return
+        except Exception as e:
+            log.exception("async invocation %s: platform error", row.request_id)
+            await self._requeue(row, self.wall() + PLATFORM_DELAY_S, "PlatformError", str(e))
+            return
+        if done.error_type is None:
+            await self._finish(row, policy, SUCCEEDED, done, "", self.wall())
+        else:
+            await self._failed_attempt(row, policy, done, done.body.decode(errors="replace"))
+
+    async def _failed_attempt(
+        self, row: Row, policy: Policy, done: Invocation | None, message: str
+    ) -> None:
+        now = self.wall()
+        verdict = after_failure(policy, retried=row.retried, enqueued_at=row.enqueued_at, now=now)
+        if verdict.status == ENQUEUED:
+            await self.store.write(_retrier(row.seq, verdict.due_at, now, message), notify=False)
+            return
+        await self._finish(row, policy, verdict.status, done, verdict.condition, now, message)
+
+    async def _requeue(self, row: Row, due_at: float, why: str, detail: str) -> None:
+        await self.store.write(_requeuer(row.seq, due_at, self.wall(), why, detail), notify=False)
+
+    async def _fail_missing(self, row: Row) -> None:
+        policy = self.policy(*row.key)
+        message = f"function '{row.function}' of service '{row.service}' no longer exists"
+        await self._finish(row, policy, FAILED, None, "FunctionNotFound", self.wall(), message)
+
+    async def _finish(
+        self,
+        row: Row,
+        policy: Policy,
+        status: str,
+        done: Invocation | None,
+        condition: str,
+        now: float,
+        message: str = "",
+    ) -> None:
+        """End the row; enqueue a function destination in the same transaction."""
+        target = policy.on_success if status == SUCCEEDED else policy.on_failure
+        record = destinations.record(
+            request_id=row.request_id,
+            function_arn=destinations.function_arn(
+                self.config.region, self.config.account_id, *row.key
+            ),
+            condition=condition,
+            invoke_count=row.retried + (0 if done is None and status == EXPIRED else 1),
+            payload=row.payload,
+            done=done,
+            now=now,
+        )
+        follow_up: AsyncRequest | None = None
+        destination_status = ""
+        fc_target = destinations.parse_function(target, self.config.region, self.config.account_id)
+        if fc_target is not None:
+            try:
+                follow_up, _ = self._prepare(
+                    AsyncRequest(
+                        service=fc_target[0],
+                        qualifier=fc_target[1],
+                        function=fc_target[2],
+                        payload=record,
+                        source=f"destination:{row.request_id}",
+                    )
+                )
+                destination_status = SUCCEEDED
+            except errors.FcError as e:
+                log.warning("destination %s of %s: %s", target, row.request_id, e)
+                destination_status = FAILED
+        elif target and not destinations.is_http(target):
+            destination_status = FAILED  # MNS/EventBridge: no such service on this host
+        elif target:
+            destination_status = "Pending"
+
+        def tx(conn: sqlite3.Connection) -> bool:
+            changed = _ender(row.seq, status, done, message, destination_status, now)(conn)
+            if changed and follow_up is not None:
+                _insert(conn, follow_up, follow_up.stateful, now)
+            return changed
+
+        changed = await self.store.write(tx, notify=False)
+        if follow_up is not None and changed:
+            self._wake.set()
+        if changed and destination_status == "Pending":
+            delivered = await destinations.post(target, record)
+            await self.store.write(
+                _destination_status(row.seq, SUCCEEDED if delivered else FAILED), notify=False
+            )
+
+
+# transactions -------------------------------------------------------------------------------
+def _recover(conn: sqlite3.Connection) -> int:
+    cursor = conn.execute(
+        "UPDATE async_invocations SET status = ?, events = json_insert(events, '$[#]', json(?))"
+        " WHERE status = 'Running'",
+        (ENQUEUED, _event(ENQUEUED, time.time(), "requeued after a daemon restart")),
+    )
+    return cursor.rowcount
+
+
+def _due(
+    conn: sqlite3.Connection, now: float, limit: int, full: Iterable[tuple[str, str, str]]
+) -> list[Row]:
+    skip = [f"{s}\x00{q}\x00{f}" for s, q, f in full]
+    holes = ",".join("?" * len(skip))
+    clause = f" AND service || char(0) || qualifier || char(0) || function NOT IN ({holes})"
+    sql = (
+        f"SELECT {_COLUMNS} FROM async_invocations WHERE status = 'Enqueued' AND due_at <= ?"
+        + (clause if skip else "")
+        + " ORDER BY due_at, seq LIMIT ?"
+    )
+    return [_row(r) for r in conn.execute(sql, (now, *skip, limit))]
+
+
+def _claimer(seqs: list[int], now: float) -> Callable[[sqlite3.Connection], set[int]]:
+    def tx(conn: sqlite3.Connection) -> set[int]:
+        holes = ",".join("?" * len(seqs))
+        event = _event(RUNNING, now)
+        rows = conn.execute(
+            "UPDATE async_invocations SET status = ?, started_at = coalesce(started_at, ?),"
+            " events = json_insert(events, '$[#]', json(?))"
+            f" WHERE seq IN ({holes}) AND status = ? RETURNING seq",
+            (RUNNING, now, event, *seqs, ENQUEUED),
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    return tx
+
+
+def _retrier(
+    seq: int, due_at: float, now: float, message: str
+) -> Callable[[sqlite3.Connection], None]:
+    def tx(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE async_invocations SET status = ?, due_at = ?, attempts = attempts + 1,"
+            " error_message = ?, events = json_insert(events, '$[#]', json(?))"
+            " WHERE seq = ? AND status = ?",
+            (
+                ENQUEUED,
+                due_at,
+                message[:4096],
+                _event("Retrying", now, message[:1024]),
+                seq,
+                RUNNING,
+            ),
+        )
+
+    return tx
+
+
+def _requeuer(
+    seq: int, due_at: float, now: float, why: str, detail: str
+) -> Callable[[sqlite3.Connection], None]:
+    def tx(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE async_invocations SET status = ?, due_at = ? WHERE seq = ? AND status = ?",
+            (ENQUEUED, due_at, seq, RUNNING),
+        )
+        if why != "Throttled":  # throttles can be many; they are not worth an event each
+            _append_event(conn, seq, _event(why, now, detail[:1024]))
+
+    return tx
+
+
+def _ender(
+    seq: int,
+    status: str,
+    done: Invocation | None,
+    message: str,
+    destination_status: str,
+    now: float,
+) -> Callable[[sqlite3.Connection], bool]:
+    def tx(conn: sqlite3.Connection) -> bool:
+        cursor = conn.execute(
+            "UPDATE async_invocations SET status = ?, ended_at = ?, error_message = ?,"
+            " return_payload = ?, duration_ms = ?, instance_id = ?, destination_status = ?,"
+            " events = json_insert(events, '$[#]', json(?))"
+            " WHERE seq = ? AND status IN (?, ?)",
+            (
+                status,
+                now,
+                message[:4096],
+                done.body[:RETURN_PAYLOAD_LIMIT] if done else None,
+                done.result.duration_ms if done else None,
+                done.instance_id if done else "",
+                destination_status,
+                _event(status, now, message[:1024]),
+                seq,
+                RUNNING,
+                ENQUEUED,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    return tx
+
+
+def _destination_status(seq: int, status: str) -> Callable[[sqlite3.Connection], None]:
+    def tx(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE async_invocations SET destination_status = ? WHERE seq = ?", (status, seq)
+        )
+
+    return tx
+
+
+def _pruner(before: float) -> Callable[[sqlite3.Connection], None]:
+    def tx(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "DELETE FROM async_invocations WHERE ended_at IS NOT NULL AND ended_at < ?", (before,)
+        )
+
+    return tx
