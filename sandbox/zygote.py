@@ -135,11 +135,21 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
         if desc.get("prestart"):
             prestart(desc, control_fd, fds[3])
         # The runtime process is forked now, not when specialised: no fork on the cold path.
+        pivoted_r, pivoted_w = os.pipe()
         runtime = os.fork()
         if runtime:
             os.close(control_fd)
+            os.close(pivoted_w)
             signal.signal(signal.SIGTERM, lambda *_: os.kill(runtime, signal.SIGTERM))
+            # Once the runtime has pivoted, detach the host's tree here, off its path.
+            if os.read(pivoted_r, 1):
+                try:
+                    init.detach_host()  # type: ignore[attr-defined]
+                except Exception as e:
+                    os.write(2, f"fcd sandbox: {e}\n".encode())
+            os.close(pivoted_r)
             os._exit(init._wait_for(runtime, reap_all=True))  # type: ignore[attr-defined]
+        os.close(pivoted_r)
     control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=control_fd)
     _send_prepared(control)
     spec = _read_frame(control)
@@ -150,7 +160,9 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
         try:
             # pivot_root in specialise_root switches the root of the whole namespace (pid 1 too).
             init.specialise_root(desc, spec)  # type: ignore[attr-defined]
-            uid = int(spec.get("uid", 10000))  # type: ignore[call-overload]
+            os.write(pivoted_w, b"p")
+            os.close(pivoted_w)
+            uid = int(desc.get("uid", 10000))  # type: ignore[call-overload]
             init.drop_privileges(uid, uid)  # type: ignore[attr-defined]
         except Exception as e:
             _fail(str(e))
@@ -205,6 +217,10 @@ def prestart(desc: dict[str, object], control_fd: int, setup_fd: int) -> None:
     header = json.dumps({"t": "ready", "sandbox_ready": time.monotonic()}).encode()
     setup.sendall(_PREFIX.pack(len(header), 0) + header)
     setup.close()
+    try:
+        init.detach_host()  # type: ignore[attr-defined]
+    except Exception as e:
+        os.write(2, f"fcd sandbox: {e}\n".encode())
     os._exit(init._wait_for(runtime, reap_all=True))  # type: ignore[attr-defined]
 
 

@@ -57,6 +57,7 @@ class Cgroup(Protocol):
     def procs_files(self) -> list[Path]: ...
     def set_limits(self, limits: Limits) -> None: ...
     def pids(self) -> list[int]: ...
+    def first_pids(self) -> list[int]: ...
     def peak_memory_bytes(self) -> int: ...
     def oom_kills(self) -> int: ...
     def kill_all(self) -> None: ...
@@ -169,6 +170,13 @@ class V1Group:
                 pids.update(int(p) for p in procs.read_text().split())
         return sorted(pids)
 
+    def first_pids(self) -> list[int]:
+        """The processes of the memory group alone (one read, for the hot path)."""
+        try:
+            return [int(p) for p in (self.dirs["memory"] / "cgroup.procs").read_text().split()]
+        except OSError:
+            return []
+
     def peak_memory_bytes(self) -> int:
         return _read_int(self.dirs["memory"] / "memory.max_usage_in_bytes")
 
@@ -251,6 +259,9 @@ class V2Group:
             return sorted(int(p) for p in (self.path / "cgroup.procs").read_text().split())
         except OSError:
             return []
+
+    def first_pids(self) -> list[int]:
+        return self.pids()
 
     def peak_memory_bytes(self) -> int:
         peak = self.path / "memory.peak"

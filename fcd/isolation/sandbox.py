@@ -465,12 +465,13 @@ class Isolation:
             "cgroup_procs": [str(p) for p in group.procs_files()] if group else [],
         }
         uid = None
+        if self.isolated:
+            uid = self._free_uids.pop(0)
+            description["uid"] = uid
         if kind == "node":
             setup_ours, setup_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            uid = self._free_uids.pop(0)
             description.update(
                 prestart=True,
-                uid=uid,
                 argv=[self.node, "/var/fc/runtime/nodejs/bootstrap.js"],
                 env=NODE_BASE_ENV,
             )
@@ -586,13 +587,11 @@ class Isolation:
         if prepared is None:
             prepared = await self._prepare(kind)
         self._refill.set()
-        if prepared.uid is None and self.isolated:
-            prepared.uid = self._free_uids.pop(0)
         sandbox = self._sandbox(spec.name, prepared, started, pool_hit)
         try:
             if prepared.group is not None:
                 prepared.group.set_limits(cgroup.Limits(spec.memory_mb, spec.pids_max))
-                for pid in prepared.group.pids():  # pre-made at niceness 10: now on a request
+                for pid in prepared.group.first_pids():  # made at niceness 10: now on a request
                     with contextlib.suppress(OSError):
                         os.setpriority(os.PRIO_PROCESS, pid, 0)
             message = {

@@ -97,6 +97,7 @@ async def test_a_function_cannot_read_another_functions_code(
     ]
     assert (await probe(instance, what="read", path=str(other / "secret.py")))[0] == "error"
     assert (await probe(instance, what="read", path="/etc/shadow"))[0] == "error"
+    assert (await probe(instance, what="read", path="/.fcd/host/etc/hostname"))[0] == "error"
     mounts = await probe(instance, what="mounts")
     assert str(other) not in mounts.decode()
 
