@@ -2,9 +2,8 @@
 
 An async invoke config is stored per function and qualifier (kind ``async_config``, scope
 ``svc/fn``, name = qualifier) for the async queue to read: retries, event age, destinations and
-whether invocations are recorded statefully. The queue itself, and so any stateful invocation
-record, comes in a later release: the stateful-invocation routes answer as FC does when there
-is nothing recorded, and never make records up.
+whether invocations are recorded statefully. The stateful-invocation routes read and stop the
+async queue's rows (:mod:`fcd.invocations.async_records`).
 """
 
 from __future__ import annotations
@@ -26,8 +25,9 @@ from fcd.api.http import (
     query_str,
     split_qualifier,
 )
+from fcd.invocations import async_records
 from fcd.store import docs
-from fcd.wire.account import StatefulInvocationList
+from fcd.wire.async_invocations import StatefulInvocation, StatefulInvocationPage
 from fcd.wire.configs import (
     AsyncConfig,
     AsyncConfigInput,
@@ -226,31 +226,92 @@ async def list_async_configs(service_and_qualifier: str, function: str) -> Respo
 
 
 # stateful async invocations -----------------------------------------------------------------
-def _no_invocation(invocation_id: str, service: str, function: str) -> errors.FcError:
-    return errors.AsyncInvocationNotFound(
-        f"stateful async invocation '{invocation_id}' of function '{function}' in service "
-        f"'{service}' does not exist (fcd records no async invocations yet: the async queue "
-        "comes in a later release)"
+def _list_query(qualifier: str) -> async_records.ListQuery:
+    """Route 48's query parameters.
+
+    Raises:
+        errors.InvalidArgument: a bad limit, sort order, status, time or token.
+    """
+    order = query_str("sortOrderByTime").lower() or "desc"
+    if order not in async_records.SORT_ORDERS:
+        raise errors.InvalidArgument(f"sortOrderByTime must be asc or desc, got '{order}'")
+    status = query_str("status")
+    if status and status not in _STATUSES:
+        raise errors.InvalidArgument(
+            f"status '{status}' is invalid: expected one of {', '.join(_STATUSES)}"
+        )
+    token = query_str("nextToken")
+    if token and not (token.isascii() and token.isdigit()):
+        raise errors.InvalidArgument(f"nextToken '{token}' is invalid")
+    return async_records.ListQuery(
+        qualifier=qualifier,
+        status=status,
+        started_begin_ms=query_int("startedTimeBegin"),
+        started_end_ms=query_int("startedTimeEnd"),
+        prefix=query_str("invocationIdPrefix"),
+        descending=order == "desc",
+        include_payload=query_str("includePayload").lower() == "true",
+        limit=docs.clamp_limit(query_int("limit")),
+        next_token=token,
     )
+
+
+_STATUSES = (
+    "Enqueued",
+    "Dequeued",
+    "Running",
+    "Succeeded",
+    "Failed",
+    "Stopped",
+    "Stopping",
+    "Expired",
+)
 
 
 @routes.get("/<service_and_qualifier>/functions/<function>/stateful-async-invocations")
 async def list_stateful_invocations(service_and_qualifier: str, function: str) -> Response:
-    """Nothing is recorded yet, so nothing matches: ``invocations`` absent, as FC answers an
-    empty result."""
+    """Stateful records of the function (of the path's qualifier, when it names one)."""
     service, qualifier = split_qualifier(service_and_qualifier)
-    ctx().store.read(lambda conn: lookup.function_body(conn, service, qualifier, function))
-    return json_response(StatefulInvocationList())
+    query = _list_query(qualifier or "")
+
+    def read(
+        conn: sqlite3.Connection,
+    ) -> tuple[list[StatefulInvocation], str]:
+        lookup.function_body(conn, service, qualifier, function)
+        return async_records.page(conn, service, function, query)
+
+    found, next_token = ctx().store.read(read)
+    return json_response(StatefulInvocationPage(found or None, next_token or None))
 
 
-@routes.route(
-    "/<service_and_qualifier>/functions/<function>/stateful-async-invocations/<invocation_id>",
-    methods=["GET", "PUT"],
+@routes.get(
+    "/<service_and_qualifier>/functions/<function>/stateful-async-invocations/<invocation_id>"
 )
-async def stateful_invocation(
+async def get_stateful_invocation(
     service_and_qualifier: str, function: str, invocation_id: str
 ) -> Response:
-    """Get (GET) and stop (PUT) one invocation: none is recorded yet, so 404 for both."""
     service, qualifier = split_qualifier(service_and_qualifier)
-    ctx().store.read(lambda conn: lookup.function_body(conn, service, qualifier, function))
-    raise _no_invocation(invocation_id, service, function)
+
+    def read(conn: sqlite3.Connection) -> StatefulInvocation:
+        lookup.function_body(conn, service, qualifier, function)
+        return async_records.get(conn, service, qualifier or "", function, invocation_id)
+
+    return json_response(ctx().store.read(read))
+
+
+@routes.put(
+    "/<service_and_qualifier>/functions/<function>/stateful-async-invocations/<invocation_id>"
+)
+async def stop_stateful_invocation(
+    service_and_qualifier: str, function: str, invocation_id: str
+) -> Response:
+    """Stop: 200 with an empty body; 400 when finished, 412 when already stopped."""
+    service, qualifier = split_qualifier(service_and_qualifier)
+    now = ctx().clock()
+
+    def tx(conn: sqlite3.Connection) -> None:
+        lookup.function_body(conn, service, qualifier, function)
+        async_records.stop(conn, service, qualifier or "", function, invocation_id, now)
+
+    await ctx().store.write(tx, notify=False)
+    return Response(b"", status=200, content_type="text/plain")

@@ -202,7 +202,7 @@ def _row(r: sqlite3.Row) -> Row:
     )
 
 
-def _event(status: str, at: float, detail: str = "") -> str:
+def event_json(status: str, at: float, detail: str = "") -> str:
     return json.dumps({"status": status, "timestamp": int(at * 1000), "eventDetail": detail})
 
 
@@ -231,7 +231,7 @@ def _insert(conn: sqlite3.Connection, request: AsyncRequest, stateful: bool, now
                 ENQUEUED,
                 now,
                 now,
-                _event(ENQUEUED, now, request.source),
+                event_json(ENQUEUED, now, request.source),
             ),
         )
     except sqlite3.IntegrityError:
@@ -553,7 +553,7 @@ def _recover(conn: sqlite3.Connection) -> int:
     cursor = conn.execute(
         "UPDATE async_invocations SET status = ?, events = json_insert(events, '$[#]', json(?))"
         " WHERE status = 'Running'",
-        (ENQUEUED, _event(ENQUEUED, time.time(), "requeued after a daemon restart")),
+        (ENQUEUED, event_json(ENQUEUED, time.time(), "requeued after a daemon restart")),
     )
     return cursor.rowcount
 
@@ -575,7 +575,7 @@ def _due(
 def _claimer(seqs: list[int], now: float) -> Callable[[sqlite3.Connection], set[int]]:
     def tx(conn: sqlite3.Connection) -> set[int]:
         holes = ",".join("?" * len(seqs))
-        event = _event(RUNNING, now)
+        event = event_json(RUNNING, now)
         rows = conn.execute(
             "UPDATE async_invocations SET status = ?, started_at = coalesce(started_at, ?),"
             " events = json_insert(events, '$[#]', json(?))"
@@ -599,7 +599,7 @@ def _retrier(
                 ENQUEUED,
                 due_at,
                 message[:4096],
-                _event("Retrying", now, message[:1024]),
+                event_json("Retrying", now, message[:1024]),
                 seq,
                 RUNNING,
             ),
@@ -617,7 +617,7 @@ def _requeuer(
             (ENQUEUED, due_at, seq, RUNNING),
         )
         if why != "Throttled":  # throttles can be many; they are not worth an event each
-            _append_event(conn, seq, _event(why, now, detail[:1024]))
+            _append_event(conn, seq, event_json(why, now, detail[:1024]))
 
     return tx
 
@@ -644,7 +644,7 @@ def _ender(
                 done.result.duration_ms if done else None,
                 done.instance_id if done else "",
                 destination_status,
-                _event(status, now, message[:1024]),
+                event_json(status, now, message[:1024]),
                 seq,
                 RUNNING,
                 ENQUEUED,
