@@ -115,7 +115,8 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
     os.close(null)
     isolated = desc.get("mode") == "namespaces"
     if isolated:
-        os.nice(PREPARE_NICENESS)  # pre-making yields the CPU to instances being started
+        if desc.get("background"):
+            os.nice(PREPARE_NICENESS)  # pre-making yields the CPU to instances being started
         try:
             init.join_cgroup([str(p) for p in desc.get("cgroup_procs", [])])  # type: ignore[attr-defined]
             flags = init.CLONE_NEWNS | init.CLONE_NEWPID | init.CLONE_NEWIPC | init.CLONE_NEWUTS  # type: ignore[attr-defined]

@@ -399,7 +399,7 @@ class Isolation:
             for kind, pool in self._pools.items():
                 while len(pool) < self.targets[kind] and not self._closed:
                     try:
-                        prepared = await self._prepare(kind)
+                        prepared = await self._prepare(kind, background=True)
                     except OSError as e:
                         log.warning("cannot pre-make a sandbox: %s", e)
                         await asyncio.sleep(1)
@@ -441,7 +441,7 @@ class Isolation:
                     self.backend.base.rmdir()
 
     # -- making sandboxes --------------------------------------------------------------------
-    async def _prepare(self, kind: Kind = "generic") -> Prepared:
+    async def _prepare(self, kind: Kind = "generic", background: bool = False) -> Prepared:
         """Have the zygote fork a generic sandbox, in a fresh cgroup when isolated.
 
         Raises:
@@ -463,6 +463,7 @@ class Isolation:
             "root": str(self.root_mountpoint),
             "runtime_dir": str(RUNTIMES),
             "cgroup_procs": [str(p) for p in group.procs_files()] if group else [],
+            "background": background,
         }
         uid = None
         if self.isolated:
