@@ -24,6 +24,8 @@ import requests
 from tests.daemon import RunningDaemon, start_daemon
 from tests.signed_http import fc_request
 
+pytestmark = pytest.mark.slow
+
 SERVICES = "/2016-08-15/services"
 FUNCTIONS = SERVICES + "/fns/functions"
 WRITERS = 6

@@ -28,6 +28,8 @@ from fcd.store import code
 from tests.daemon import RunningDaemon, start_daemon
 from tests.signed_http import raw_request, sign_headers
 
+pytestmark = pytest.mark.slow
+
 API = "/2016-08-15"
 SVC = "fz"
 FN = "f"
