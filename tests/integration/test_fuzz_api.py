@@ -40,8 +40,9 @@ FUZZ = settings(
 # Files the daemon itself keeps at the top of its data dir; code lives in content-addressed
 # subdirectories that are checked against the store.
 DATA_FILES = {"fcd.sqlite3", "fcd.sqlite3-wal", "fcd.sqlite3-shm", "admin-credentials"}
-# The mount point sandboxes build their root on (fcd/isolation/sandbox.py).
-RUNTIME_DIRS = {"sandbox-root"}
+# The mount point sandboxes build their root on (fcd/isolation/sandbox.py), and the object store
+# of the bucket emulation (fcd/buckets/store.py), whose tmp/ directories must end up empty.
+RUNTIME_DIRS = {"sandbox-root", "buckets"}
 CODE_DIRS = {"code", "unpacked"}
 # sha256 of every zip the API accepted with a 200: each must be in the code store.
 ACCEPTED_CODE: set[str] = set()
@@ -494,3 +495,5 @@ def _assert_no_stray_files(data_dir: Path) -> None:
     assert {name.removesuffix(".zip") for name in stored} >= ACCEPTED_CODE
     unpacked = {p.name + ".zip" for p in (data_dir / "unpacked").glob("*")}
     assert unpacked <= stored, unpacked - stored
+    half_written = list((data_dir / "buckets").glob("*/tmp/*"))
+    assert not half_written, half_written
