@@ -1,0 +1,79 @@
+"""systemd/fcd.service: what the daemon needs from its unit, and no hardening that breaks it."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fcd.config import DEFAULTS
+
+REPO = Path(__file__).resolve().parents[2]
+UNIT = REPO / "systemd" / "fcd.service"
+
+
+def _service() -> dict[str, str]:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(UNIT)
+    return dict(parser["Service"])
+
+
+def test_runs_the_daemon_with_the_installed_config() -> None:
+    service = _service()
+    assert service["Type"] in ("exec", "notify")
+    assert service["ExecStart"].endswith("fcd serve --config /etc/fcd/fcd.toml")
+
+
+def test_state_directory_is_the_default_data_dir() -> None:
+    assert f"/var/lib/{_service()['StateDirectory']}" == DEFAULTS.data_dir
+
+
+def test_cgroup_subtree_is_delegated() -> None:
+    service = _service()
+    assert service["Delegate"] == "yes"
+    assert service["TasksMax"] == "infinity"
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        # Each of these forbids unshare/setns/mount or makes /sys/fs/cgroup or /proc/sys
+        # read-only: sandboxes could not be built.
+        "RestrictNamespaces",
+        "SystemCallFilter",
+        "ProtectControlGroups",
+        "ProtectKernelTunables",
+        "PrivateDevices",
+        "PrivateUsers",
+        "DynamicUser",
+        "User",
+    ],
+)
+def test_no_hardening_that_breaks_sandboxes(option: str) -> None:
+    assert option not in _service()
+
+
+def test_netlink_stays_allowed() -> None:
+    """pyroute2 configures veths and loopback over netlink."""
+    assert "AF_NETLINK" in _service()["RestrictAddressFamilies"].split()
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
+    """``systemd-analyze verify`` with ExecStart pointed at a binary that exists here."""
+    unit = tmp_path / "fcd.service"
+    unit.write_text(
+        UNIT.read_text().replace("/opt/fcd/.venv/bin/fcd", shutil.which("true") or "/bin/true")
+    )
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    problems = [
+        line for line in (result.stdout + result.stderr).splitlines() if "fcd.service" in line
+    ]
+    assert result.returncode == 0, problems
+    assert not problems
