@@ -44,7 +44,7 @@ PROBE = {
             if what == "pids":
                 return json.dumps(sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
             if what == "ids":
-                return json.dumps([os.getuid(), os.getgid(), os.getgroups(),
+                return json.dumps([os.getuid(), os.getgid(), os.getgroups(), os.uname().nodename,
                                    open("/proc/self/status").read().split("NoNewPrivs:")[1].split()[0]])
             if what == "connect":
                 return json.dumps(attempt(lambda: connect(args["port"])))
@@ -103,7 +103,9 @@ async def test_a_function_cannot_read_another_functions_code(
 
 
 async def test_runs_unprivileged_with_no_new_privileges(sandboxed: Starter) -> None:
-    uid, gid, groups, no_new_privs = await probe(await sandboxed(PROBE), what="ids")
+    instance = await sandboxed(PROBE)
+    uid, gid, groups, hostname, no_new_privs = await probe(instance, what="ids")
+    assert hostname == instance.id
     assert 10000 <= uid < 11000
     assert gid == uid
     assert groups == []
