@@ -32,7 +32,7 @@ from fcd.invocations import results as shape
 from fcd.invocations.catalog import LATEST, Catalog, FunctionVersion
 from fcd.invocations.recorder import Recorder
 from fcd.metering import usage
-from fcd.model import FunctionContext, InstanceSpec, InvokeRequest, InvokeResult
+from fcd.model import FunctionContext, HttpRequestInfo, InstanceSpec, InvokeRequest, InvokeResult
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +88,25 @@ class Invoker:
         return f"<Invoker {self.manager!r} {self.catalog!r}>"
 
     async def invoke(
-        self, service: str, qualifier: str, function: str, payload: bytes, *, request_id: str
+        self,
+        service: str,
+        qualifier: str,
+        function: str,
+        payload: bytes,
+        *,
+        request_id: str,
+        http: HttpRequestInfo | None = None,
     ) -> Invocation:
-        """Run ``service.qualifier/function`` on ``payload``.
+        """Run ``service.qualifier/function`` on ``payload`` (an HTTP-trigger request: ``http``).
 
         Raises:
             errors.FcError: see the module docstring.
         """
         version, max_instances = self.catalog.resolve(service, qualifier, function)
         pool_spec = self._pool_spec(version, qualifier or LATEST, max_instances)
-        request = InvokeRequest(request_id=request_id, payload=payload, timeout_s=version.timeout_s)
+        request = InvokeRequest(
+            request_id=request_id, payload=payload, timeout_s=version.timeout_s, http=http
+        )
         started_at = self.wall()
         try:
             outcome = await self.manager.invoke(pool_spec, request)
