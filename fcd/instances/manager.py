@@ -41,9 +41,6 @@ log = logging.getLogger(__name__)
 
 # How often idle instances are looked at for reclaiming (seconds); a fraction of keep-alive.
 REAP_INTERVAL = 1.0
-# Beyond the function's own timeout, how long the manager waits for an instance's answer before
-# it treats the instance as hung (the instance enforces the timeout itself; this is a backstop).
-DEADLINE_SLACK = 5.0
 # An idle instance found dead is replaced; this bounds the retries of one invocation.
 MAX_DEAD_RETRIES = 3
 
@@ -159,24 +156,14 @@ class InstanceManager:
     async def _run(
         self, pool: InstancePool, instance: Instance, request: InvokeRequest, cold: bool
     ) -> Outcome:
-        fatal = True
+        # The instance enforces the function's timeout itself (and ends the instance on it);
+        # a second timer here would cost every invocation a timer handle.
+        fatal = True  # an instance that raised (it should not) is not trusted again
         try:
-            async with asyncio.timeout(request.timeout_s + DEADLINE_SLACK):
-                result = await instance.invoke(request)
+            result = await instance.invoke(request)
             fatal = result.instance_fatal
-        except TimeoutError:
-            log.error("%r did not answer within its timeout: recycling it", instance)
-            result = InvokeResult(
-                body=b"",
-                error_type="UnhandledInvocationError",
-                duration_ms=request.timeout_s * 1000,
-                max_memory_mb=0.0,
-                logs=b"",
-                instance_fatal=True,
-                fatal_reason="timeout",
-            )
         except asyncio.CancelledError:
-            fatal = False
+            fatal = False  # the caller went away; the instance is fine
             raise
         finally:
             self._release(pool, instance.id, fatal=fatal)

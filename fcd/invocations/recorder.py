@@ -22,7 +22,6 @@ from collections.abc import Callable
 
 from fcd.config import Retention
 from fcd.logs import store as log_store
-from fcd.logs.store import LogLine
 from fcd.metering import store as metering_store
 from fcd.metering.usage import Usage
 from fcd.store import Store
@@ -48,7 +47,7 @@ class Recorder:
         self.retention = retention
         self.clock = clock
         self._usage: list[Usage] = []
-        self._lines: list[LogLine] = []
+        self._lines: list[log_store.Row] = []
         self._dropped = 0
         self._wake = asyncio.Event()
         self._closing = False
@@ -68,7 +67,8 @@ class Recorder:
             return
         if line.endswith(b"\n"):
             line = line[:-1]
-        self._lines.append(LogLine(service, function, request_id, self.clock(), line))
+        # A plain tuple, in the column order of log_store.insert: this runs for every line.
+        self._lines.append((service, function, request_id, self.clock(), line))
 
     # the component --------------------------------------------------------------------------
     async def run(self, *, ready: asyncio.Event) -> None:
