@@ -13,7 +13,10 @@ class InvocationEvent(msgspec.Struct, rename="camel"):
 
 
 class StatefulInvocation(msgspec.Struct, rename="camel", omit_defaults=True):
-    """One async invocation: status, times (epoch ms), retries, result and its events."""
+    """One async invocation: status, times (epoch ms), retries, result and its events.
+
+    Fields without a default are always sent (zero values included); ``omit_defaults`` drops
+    only the optional ones."""
 
     function_name: str
     service_name: str
@@ -21,14 +24,15 @@ class StatefulInvocation(msgspec.Struct, rename="camel", omit_defaults=True):
     invocation_id: str
     status: str
     started_time: int
-    end_time: int = 0
-    destination_status: str = ""
-    invocation_error_message: str = ""
+    end_time: int  # 0 until it ends
+    destination_status: str
+    invocation_error_message: str
+    request_id: str
+    already_retried_times: int
+    instance_id: str
+    # absent unless known (or, for the payload, asked for)
     invocation_payload: str | None = None
-    request_id: str = ""
-    already_retried_times: int = 0
     duration_ms: int | None = None
-    instance_id: str = ""
     return_payload: str | None = None
     events: list[InvocationEvent] | None = None
 
