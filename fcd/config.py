@@ -71,6 +71,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything the daemon reads at start; frozen, so no component changes it under another."""
 
     listen: str = "127.0.0.1:9000"
+    # host:port of a second listener serving only HTTP triggers and custom domains ("" = none).
+    http_listen: str = ""
     data_dir: str = "/var/lib/fcd"
     region: str = "cn-hangzhou"
     account_id: str = "1000000000000000"
@@ -99,6 +101,7 @@ DEFAULTS = Config()
 # Environment variable → top-level key. Operators and scripts set these without editing a file.
 ENV_OVERRIDES = {
     "FCD_LISTEN": "listen",
+    "FCD_HTTP_LISTEN": "http_listen",
     "FCD_DATA_DIR": "data_dir",
     "FCD_REGION": "region",
     "FCD_ACCOUNT_ID": "account_id",
@@ -150,10 +153,18 @@ def _merge(into: dict[str, Any], overlay: Mapping[str, Any], where: str = "") ->
             into[key] = value
 
 
+def _is_host_port(value: str) -> bool:
+    host, sep, port = value.rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 < int(port) < 65536)
+
+
 def _validate(config: Config) -> None:
-    host, sep, port = config.listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not _is_host_port(config.listen):
         raise ConfigError(f"config key 'listen' must be host:port, got {config.listen!r}")
+    if config.http_listen and not _is_host_port(config.http_listen):
+        raise ConfigError(
+            f"config key 'http_listen' must be host:port or empty, got {config.http_listen!r}"
+        )
     if bool(config.access_key_id) != bool(config.access_key_secret):
         raise ConfigError(
             "config keys 'access_key_id' and 'access_key_secret' must be set together"

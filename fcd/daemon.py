@@ -32,7 +32,7 @@ from fcd.api.context import ApiContext
 from fcd.config import Config, ConfigError, load
 from fcd.gateway.app import Gateway
 from fcd.gateway.domains import DomainIndex
-from fcd.gateway.http_trigger import HttpTriggerServer, TriggerIndex
+from fcd.gateway.http_trigger import HttpTriggerServer, TriggerIndex, TriggersOnly
 from fcd.instances.instance import Isolation, IsolationUnavailable
 from fcd.instances.manager import InstanceManager
 from fcd.invocations.catalog import Catalog
@@ -171,21 +171,13 @@ class Daemon:
         self._stop.set()
 
     async def run(self) -> None:
-        server = _EmbeddedServer(
-            uvicorn.Config(
-                self.gateway,
-                host=self.config.host,
-                port=self.config.port,
-                http="httptools",
-                loop="none",
-                lifespan="off",
-                access_log=False,
-                log_level="warning",
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-                # FC clients keep connections open between calls.
-                timeout_keep_alive=75,
-            )
-        )
+        server = _server(self.gateway, self.config.host, self.config.port)
+        # The optional second listener: HTTP triggers and custom domains only.
+        extra: list[tuple[_EmbeddedServer, socket.socket]] = []
+        if self.config.http_listen:
+            host, _, port = self.config.http_listen.rpartition(":")
+            only = TriggersOnly(self.http)
+            extra.append((_server(only, host, int(port)), _listen(host, int(port))))
         try:
             async with asyncio.TaskGroup() as group:
                 components: dict[str, Component] = {
@@ -201,11 +193,21 @@ class Daemon:
                     await ready.wait()
                 listener = _listen(self.config.host, self.config.port)
                 serving = group.create_task(server.serve(sockets=[listener]), name="http-server")
+                more = [
+                    group.create_task(other.serve(sockets=[sock]), name="http-triggers-server")
+                    for other, sock in extra
+                ]
                 log.info("fcd %s listening on http://%s", __version__, self.config.listen)
+                if extra:
+                    log.info("HTTP triggers also on http://%s", self.config.http_listen)
                 await self._stop.wait()
                 log.info("stopping: no new connections, draining in-flight requests")
                 server.should_exit = True
+                for other, _ in extra:
+                    other.should_exit = True
                 await serving
+                for task in more:
+                    await task
                 # Async attempts still running are cancelled; their rows run again at start.
                 tasks["async-queue"].cancel()
                 await self.queue.close()
@@ -217,6 +219,24 @@ class Daemon:
             await self.isolation.close()
             self.store.close()
             log.info("stopped")
+
+
+def _server(app: Any, host: str, port: int) -> _EmbeddedServer:
+    return _EmbeddedServer(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            http="httptools",
+            loop="none",
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            # FC clients keep connections open between calls.
+            timeout_keep_alive=75,
+        )
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
