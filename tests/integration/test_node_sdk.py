@@ -45,6 +45,25 @@ exports.test_buf_handled_err = function (event, context, callback) {
 exports.test_buf_unhandled_err = function (event, context, callback) {
   process.exit(1);
 };
+
+// HTTP trigger handlers: echo the request; every query parameter becomes a response header.
+exports.http_handler = function (req, resp, context) {
+  var chunks = [];
+  req.on('data', function (chunk) { chunks.push(chunk); });
+  req.on('end', function () {
+    for (var key in req.queries) {
+      resp.setHeader(key, req.queries[key]);
+    }
+    resp.setStatusCode(202);
+    resp.send(JSON.stringify({
+      headers: req.headers, queries: req.queries, method: req.method, path: req.path,
+      body: Buffer.concat(chunks).toString()
+    }));
+  });
+};
+exports.http_function_err_handler = function (req, resp, context) {
+  process.exit(1);
+};
 """
 HELLO_PY = """\
 counter = 0

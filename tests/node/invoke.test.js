@@ -62,12 +62,96 @@ describe('invokeFunction on nodejs14', () => {
     assert.equal(JSON.stringify(res.data), JSON.stringify({ errorMessage: 'This is a handled error' }));
   });
 
+  it('async invocations answer 202 with an empty body, whatever the header case', async () => {
+    for (const header of ['x-fc-invocation-type', 'X-Fc-Invocation-Type']) {
+      const res = await fc.invokeFunction(service, 'hello-world', Buffer.from('world'), { [header]: 'Async' });
+      assert.equal(res.data, '');
+      assert.match(res.headers['x-fc-request-id'], /^.{36}$/);
+    }
+    const res = await fc.invokeFunction(service, 'hello-world', null, { 'x-fc-invocation-type': 'Async' });
+    assert.equal(res.data, '');
+  });
+
   it('a process exit is an UnhandledInvocationError "Process exited unexpectedly..."', async () => {
     const res = await fc.invokeFunction(service, 'test-func-with-unhandled-err', Buffer.from('world'), {},
       'LATEST', { rawBuf: true });
     assert.ok(!Buffer.isBuffer(res.data));
     assert.equal(res.headers['x-fc-error-type'], 'UnhandledInvocationError');
     assert.match(res.data.errorMessage, /^Process exited unexpectedly before completing request/);
+  });
+});
+
+describe('http triggers', () => {
+  const service = unique('node_http');
+  // Headers given to the constructor go with every request, and must reach the function.
+  const fc = client({ headers: { 'custom-header-in-constructor': 'abcd' } });
+
+  before(async () => {
+    await fc.createService(service);
+    for (const [functionName, handler, authType] of [
+      ['http-echo', 'index.http_handler', 'function'],
+      ['http_trigger_with_function_error', 'index.http_function_err_handler', 'anonymous'],
+    ]) {
+      await fc.createFunction(service, {
+        functionName, handler, runtime: 'nodejs14', timeout: 10, code: { zipFile: codeZip() },
+      });
+      // authType function: the SDK's own test uses it "to make sure working well for signature".
+      await fc.createTrigger(service, functionName, {
+        triggerName: 'http-trigger',
+        triggerType: 'http',
+        triggerConfig: { authType, methods: ['GET', 'POST', 'PUT'] },
+      });
+    }
+  });
+
+  after(async () => {
+    for (const functionName of ['http-echo', 'http_trigger_with_function_error']) {
+      await fc.deleteTrigger(service, functionName, 'http-trigger');
+      await fc.deleteFunction(service, functionName);
+    }
+    await fc.deleteService(service);
+  });
+
+  it('GET with queries and headers, signed with the query', async () => {
+    const res = await fc.get(`/proxy/${service}/http-echo/action`, { x: 'awsome', y: 'serverless' }, {
+      'custom-header': 'abc',
+    });
+    assert.equal(res.headers.x, 'awsome');
+    assert.equal(res.headers.y, 'serverless');
+    const body = JSON.parse(res.data);
+    assert.equal(body.headers['custom-header-in-constructor'], 'abcd');
+    assert.equal(body.headers['custom-header'], 'abc');
+    assert.equal(body.queries.x, 'awsome');
+    assert.equal(body.queries.y, 'serverless');
+    assert.equal(body.method, 'GET');
+    assert.equal(body.path, '/action');
+  });
+
+  it('GET with no query and no headers', async () => {
+    const res = await fc.get(`/proxy/${service}/http-echo/`);
+    assert.equal(JSON.parse(res.data).method, 'GET');
+  });
+
+  it('POST carries the body; a method the trigger does not allow is refused', async () => {
+    const res = await fc.post(`/proxy/${service}/http-echo/items`, 'payload');
+    const body = JSON.parse(res.data);
+    assert.equal(body.method, 'POST');
+    assert.equal(body.body, 'payload');
+    await assert.rejects(fc.delete(`/proxy/${service}/http-echo/items`), / failed with 4\d\d\. /);
+  });
+
+  it('a wrong signature on an authType function trigger is refused', async () => {
+    const unsigned = client({ accessKeySecret: 'wrong' });
+    await rejectsWith(unsigned.get(`/proxy/${service}/http-echo/`), {
+      status: 403, name: 'FCSignatureNotMatchError',
+    });
+  });
+
+  it('a crash behind an http trigger is 502 FCundefinedError "Process exited unexpectedly"', async () => {
+    await rejectsWith(fc.get(`/proxy/${service}/http_trigger_with_function_error/action`), {
+      name: 'FCundefinedError',
+      message: /GET .* failed with 502\. requestid: .{36}, message: Process exited unexpectedly before completing request/,
+    });
   });
 });
 
