@@ -448,6 +448,9 @@ def test_function_invoke(env: dict[str, str], tmp_path: Path, unique: str) -> No
     assert len(described["requestId"]) == 36
     assert described["errorType"] is None
 
+    queued = fcctl(env, "function", "invoke", f"{service}/fn", "--event", "later", "--async")
+    assert re.fullmatch(r"queued, request id .{36}\n", queued.stdout)
+
     failed = fcctl(env, "function", "invoke", f"{service}/bad", status=1)
     assert json.loads(failed.stdout)["errorMessage"] == "bad event"
     assert "the function failed: UnhandledInvocationError" in failed.stderr
