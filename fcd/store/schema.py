@@ -104,6 +104,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX async_by_function ON async_invocations(service, function, enqueued_at);
     CREATE INDEX async_finished ON async_invocations(ended_at) WHERE ended_at IS NOT NULL;
     """,
+    # 4: timer triggers (fcd.triggers.timer): the last scheduled time each trigger handled and
+    # how ("armed", "fired", "skipped", "failed", "disabled"), so a restart neither fires a
+    # time twice nor forgets one that fell due while the daemon was down.
+    """
+    CREATE TABLE timer_state (
+        trigger_id TEXT PRIMARY KEY,
+        service    TEXT NOT NULL,
+        function   TEXT NOT NULL,
+        trigger    TEXT NOT NULL,
+        last_due   REAL NOT NULL,
+        status     TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 
