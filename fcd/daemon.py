@@ -29,6 +29,8 @@ from fcd import __version__
 from fcd.api import routes as api_routes
 from fcd.api.app import create_app
 from fcd.api.context import ApiContext
+from fcd.buckets.app import BucketFront
+from fcd.buckets.store import BucketStore
 from fcd.config import Config, ConfigError, load
 from fcd.gateway.app import Gateway
 from fcd.gateway.domains import DomainIndex
@@ -41,6 +43,7 @@ from fcd.invocations.queue import AsyncQueue
 from fcd.invocations.recorder import Recorder
 from fcd.store import Store
 from fcd.store.code import CodeStore
+from fcd.triggers.oss import OssTriggers
 
 log = logging.getLogger("fcd")
 
@@ -162,6 +165,16 @@ class Daemon:
             queue=self.queue,
             http=self.http,
         )
+        # The S3 API of the bucket store (SigV4-signed requests) in front; object events fire
+        # oss triggers through the async queue.
+        self.front = BucketFront(
+            self.gateway,
+            BucketStore(self.data_dir / "buckets"),
+            secret_for=self.keys.secret_for,
+            fire=OssTriggers(self.store, self.queue).fire,
+            region=config.region,
+            account_id=config.account_id,
+        )
         self._stop = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -171,7 +184,7 @@ class Daemon:
         self._stop.set()
 
     async def run(self) -> None:
-        server = _server(self.gateway, self.config.host, self.config.port)
+        server = _server(self.front, self.config.host, self.config.port)
         # The optional second listener: HTTP triggers and custom domains only.
         extra: list[tuple[_EmbeddedServer, socket.socket]] = []
         if self.config.http_listen:
