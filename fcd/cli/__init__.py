@@ -17,10 +17,21 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from fcd import __version__
-from fcd.cli import aliases, config, functions, logs, output, services, triggers, versions
+from fcd.cli import (
+    aliases,
+    async_,
+    config,
+    functions,
+    invoke,
+    logs,
+    output,
+    services,
+    triggers,
+    versions,
+)
 from fcd.client import Client, ClientError
 
-GROUPS = (services, functions, triggers, versions, aliases, config, logs)
+GROUPS = (services, functions, triggers, versions, aliases, config, logs, invoke, async_)
 
 
 def build_parser() -> argparse.ArgumentParser:
