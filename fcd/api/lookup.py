@@ -27,58 +27,64 @@ from __future__ import annotations
 
 import sqlite3
 
-import msgspec
-
 from fcd import errors
 from fcd.store import docs
 
-SERVICE = "service"
-FUNCTION = "function"
-TRIGGER = "trigger"
-VERSION = "version"
-ALIAS = "alias"
-CUSTOM_DOMAIN = "custom_domain"
-LAYER = "layer"
-LAYER_VERSION = "layer_version"
-PROVISION = "provision"
-ON_DEMAND = "on_demand"
-ASYNC_CONFIG = "async_config"
+# The document kinds and the shapes every layer reads live in the store layer (the invoke
+# path reads them too and may not import the API); they are re-exported here unchanged.
+from fcd.store.resources import (
+    ALIAS,
+    ASYNC_CONFIG,
+    CUSTOM_DOMAIN,
+    FUNCTION,
+    LATEST,
+    LAYER,
+    LAYER_VERSION,
+    ON_DEMAND,
+    PROVISION,
+    SERVICE,
+    TRIGGER,
+    VERSION,
+    AliasTarget,
+    VersionSnapshot,
+    alias_target,
+    decode_snapshot,
+    is_version_id,
+    version_key,
+)
 
-LATEST = "LATEST"
-
-
-class VersionSnapshot(msgspec.Struct, rename="camel"):
-    """What a published version stores: its metadata and the frozen service and functions."""
-
-    version_id: str
-    description: str
-    created_time: str
-    last_modified_time: str
-    service: msgspec.Raw
-    functions: dict[str, msgspec.Raw]
-    # Digest of the service and functions at publish time: publishing an unchanged service fails.
-    digest: str = ""
-
-
-class AliasTarget(msgspec.Struct, rename="camel"):
-    """The part of an alias document that routing reads."""
-
-    version_id: str
-    additional_version_weight: dict[str, float] = msgspec.field(default_factory=dict)
-
-
-_snapshot_decoder = msgspec.json.Decoder(VersionSnapshot)
-_alias_decoder = msgspec.json.Decoder(AliasTarget)
-
-
-def is_version_id(text: str) -> bool:
-    """Version ids are ASCII decimal numbers (``str.isdigit`` alone also accepts ``"²"``)."""
-    return text.isascii() and text.isdigit()
-
-
-def version_key(version_id: str | int) -> str:
-    """Version ids sort as numbers: store them zero-padded."""
-    return f"{int(version_id):010d}"
+# Everything public, the re-exported names included (mypy --strict needs them listed).
+__all__ = [
+    "ALIAS",
+    "ASYNC_CONFIG",
+    "CUSTOM_DOMAIN",
+    "FUNCTION",
+    "LATEST",
+    "LAYER",
+    "LAYER_VERSION",
+    "ON_DEMAND",
+    "PROVISION",
+    "SERVICE",
+    "TRIGGER",
+    "VERSION",
+    "AliasTarget",
+    "VersionSnapshot",
+    "alias_target",
+    "aliases_using",
+    "decode_snapshot",
+    "function_bodies",
+    "function_body",
+    "function_doc",
+    "function_scope",
+    "is_version_id",
+    "newest_version",
+    "resolve_version",
+    "service_body",
+    "service_doc",
+    "snapshot",
+    "version_doc",
+    "version_key",
+]
 
 
 def function_scope(service: str, function: str) -> str:
@@ -132,7 +138,7 @@ def resolve_version(conn: sqlite3.Connection, service: str, qualifier: str | Non
     alias = docs.get(conn, ALIAS, service, qualifier)
     if alias is None:
         raise errors.AliasNotFound(f"alias '{qualifier}' of service '{service}' does not exist")
-    return _alias_decoder.decode(alias.body).version_id
+    return alias_target(alias.body).version_id
 
 
 def version_doc(conn: sqlite3.Connection, service: str, version_id: str) -> docs.Doc:
@@ -151,10 +157,6 @@ def version_doc(conn: sqlite3.Connection, service: str, version_id: str) -> docs
     return doc
 
 
-def decode_snapshot(raw: bytes) -> VersionSnapshot:
-    return _snapshot_decoder.decode(raw)
-
-
 def snapshot(conn: sqlite3.Connection, service: str, version_id: str) -> VersionSnapshot:
     """A published version's snapshot.
 
@@ -168,11 +170,6 @@ def newest_version(conn: sqlite3.Connection, service: str) -> VersionSnapshot | 
     """The most recently published version that still exists, if any."""
     found = docs.page(conn, VERSION, service, limit=1, descending=True)
     return decode_snapshot(found.docs[0].body) if found.docs else None
-
-
-def alias_target(raw: bytes) -> AliasTarget:
-    """The routing part of a stored alias document."""
-    return _alias_decoder.decode(raw)
 
 
 def aliases_using(conn: sqlite3.Connection, service: str, version_id: str) -> list[str]:

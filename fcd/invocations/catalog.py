@@ -12,9 +12,8 @@ snapshot; an alias is its ``versionId`` or, with the probability of its weight, 
 and all its versions' configs are cached together), with :func:`fcd.invocations.routing.
 choose_version` deciding.
 
-The documents are read where :mod:`fcd.api.lookup` stores them (kinds ``service``,
-``function``, ``version``, ``alias``, ``on_demand``); this layer may not import the API, so the
-few shapes it needs are declared here.
+The documents are read with the kinds and shapes of :mod:`fcd.store.resources` (which
+:mod:`fcd.api.lookup` re-exports): this layer may not import the API.
 """
 
 from __future__ import annotations
@@ -31,27 +30,22 @@ from fcd import errors
 from fcd.config import Config
 from fcd.invocations.routing import choose_version
 from fcd.store import Store, docs
+from fcd.store.resources import (
+    ALIAS,
+    FUNCTION,
+    LATEST,
+    ON_DEMAND,
+    SERVICE,
+    VERSION,
+    alias_target,
+    decode_snapshot,
+    is_version_id,
+    version_key,
+)
 from fcd.wire.functions import LifecycleHook, decode_stored
 
-LATEST = "LATEST"
-# Document kinds, as fcd.api.lookup names them.
-SERVICE, FUNCTION, VERSION, ALIAS, ON_DEMAND = (
-    "service",
-    "function",
-    "version",
-    "alias",
-    "on_demand",
-)
-
-
-class _Snapshot(msgspec.Struct, rename="camel"):
-    service: msgspec.Raw
-    functions: dict[str, msgspec.Raw]
-
-
-class _Alias(msgspec.Struct, rename="camel"):
-    version_id: str
-    additional_version_weight: dict[str, float] = msgspec.field(default_factory=dict)
+# LATEST is imported from here by the invoker and the async queue.
+__all__ = ["LATEST", "Catalog", "FunctionVersion"]
 
 
 class _OnDemand(msgspec.Struct, rename="camel"):
@@ -62,8 +56,6 @@ class _Service(msgspec.Struct, rename="camel"):
     internet_access: bool | None = None
 
 
-_snapshot = msgspec.json.Decoder(_Snapshot)
-_alias = msgspec.json.Decoder(_Alias)
 _on_demand = msgspec.json.Decoder(_OnDemand)
 _service = msgspec.json.Decoder(_Service)
 
@@ -154,13 +146,13 @@ class Catalog:
         if qualifier == LATEST:
             latest = _latest(conn, service, fn)
             return _Entry(LATEST, {}, {LATEST: latest}, max_instances)
-        if qualifier.isascii() and qualifier.isdigit():
+        if is_version_id(qualifier):
             version = _published(conn, service, str(int(qualifier)), fn)
             return _Entry(version.version_id, {}, {version.version_id: version}, max_instances)
         alias = docs.get(conn, ALIAS, service, qualifier)
         if alias is None:
             raise errors.AliasNotFound(f"alias '{qualifier}' of service '{service}' does not exist")
-        target = _alias.decode(alias.body)
+        target = alias_target(alias.body)
         weights = {v: w for v, w in target.additional_version_weight.items() if w > 0}
         versions = {v: _published(conn, service, v, fn) for v in {target.version_id, *weights}}
         return _Entry(target.version_id, weights, versions, max_instances)
@@ -191,12 +183,12 @@ def _latest(conn: sqlite3.Connection, service: str, function: str) -> FunctionVe
 def _published(
     conn: sqlite3.Connection, service: str, version_id: str, function: str
 ) -> FunctionVersion:
-    doc = docs.get(conn, VERSION, service, f"{int(version_id):010d}")
+    doc = docs.get(conn, VERSION, service, version_key(version_id))
     if doc is None:
         raise errors.VersionNotFound(
             f"version '{version_id}' of service '{service}' does not exist"
         )
-    frozen = _snapshot.decode(doc.body)
+    frozen = decode_snapshot(doc.body)
     if function not in frozen.functions:
         raise errors.FunctionNotFound(
             f"function '{function}' does not exist in service '{service}'"
