@@ -44,6 +44,7 @@ from fcd.invocations.recorder import Recorder
 from fcd.store import Store
 from fcd.store.code import CodeStore
 from fcd.triggers.oss import OssTriggers
+from fcd.triggers.timer import Timers
 
 log = logging.getLogger("fcd")
 
@@ -157,6 +158,9 @@ class Daemon:
             domains=self.domains,
             queue=self.queue,
         )
+        # Timer triggers fire through the async queue; trigger changes wake the scheduler.
+        self.timers = Timers(self.store, self.queue)
+        self.store.on_write(self.timers.invalidate)
         self.gateway = Gateway(
             self.app,
             self.invoker,
@@ -198,6 +202,7 @@ class Daemon:
                     "recorder": self.recorder,
                     "instances": self.instances,
                     "async-queue": self.queue,
+                    "timers": self.timers,
                 }
                 tasks: dict[str, asyncio.Task[None]] = {}
                 for name, component in components.items():
@@ -221,6 +226,7 @@ class Daemon:
                 await serving
                 for task in more:
                     await task
+                tasks["timers"].cancel()
                 # Async attempts still running are cancelled; their rows run again at start.
                 tasks["async-queue"].cancel()
                 await self.queue.close()
