@@ -171,7 +171,7 @@ function httpObjects(http, body) {
   const finished = new Promise((resolveDone) => { state.done = resolveDone; });
   const resp = {
     setStatusCode(code) { state.status = code; },
-    setHeader(k, v) { state.headers[k.toLowerCase()] = String(v); },
+    setHeader(k, v) { state.headers[k.toLowerCase()] = Array.isArray(v) ? v.map(String) : String(v); },
     deleteHeader(k) { delete state.headers[k.toLowerCase()]; },
     send(data) {
       if (data && typeof data.pipe === 'function') {
@@ -237,7 +237,7 @@ async function run(msg, payload) {
       const result = await outcome;
       body = result.value;
       header.http_status = state.status;
-      header.http_headers = Object.entries(state.headers);
+      header.http_headers = Object.entries(state.headers).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]));
     } else {
       let fn;
       let args;

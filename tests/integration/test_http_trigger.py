@@ -80,6 +80,7 @@ exports.handler = (req, resp, context) => {
     resp.setStatusCode(201);
     resp.setHeader('Content-Type', 'application/json');
     resp.setHeader('X-Gone', 'x');
+    resp.setHeader('Set-Cookie', ['n=1', 'm=2']);
     resp.deleteHeader('x-gone');
     for (const [k, v] of Object.entries(req.queries)) resp.setHeader('x-q-' + k, v);
     resp.send(JSON.stringify({
@@ -415,6 +416,7 @@ def test_nodejs_req_resp_handler(
     assert response.status_code == 201, response.text
     assert response.headers["x-q-one"] == "1"
     assert "x-gone" not in response.headers
+    assert response.raw.headers.getlist("Set-Cookie") == ["n=1", "m=2"]
     seen = response.json()
     assert seen["path"] == "/n/p"
     assert seen["method"] == "POST"
