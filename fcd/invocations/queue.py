@@ -255,6 +255,8 @@ class AsyncQueue:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _accepted_at: dict[str, float] = field(default_factory=dict)
+    # Functions found full (or with max instances 0): left out of fetches until a slot frees.
+    _blocked: set[tuple[str, str, str]] = field(default_factory=set)
 
     def __repr__(self) -> str:
         return f"<AsyncQueue running={len(self._tasks)}>"
@@ -262,6 +264,8 @@ class AsyncQueue:
     def invalidate(self) -> None:
         """Forget cached async configs: a resource changed (``Store.on_write``)."""
         self._policies.clear()
+        self._blocked.clear()  # max instances may have changed
+        self._wake.set()
 
     # accepting ------------------------------------------------------------------------------
     async def submit(self, request: AsyncRequest) -> str:
@@ -368,51 +372,51 @@ class AsyncQueue:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _capacity(self, row: Row) -> int:
-        """How many of this function's invocations may run at once (0: it no longer exists)."""
+        """How many of this function's invocations may run at once (-1: it no longer exists;
+        0: its max instances is 0, so it waits)."""
         try:
             version, max_instances = self.catalog.resolve(*row.key)
         except errors.NotFound:
-            return 0
+            return -1
         return version.concurrency * max_instances
 
     async def _dispatch(self) -> int:
-        """Claim due rows the functions have room for and start them; return how many."""
+        """Claim due rows the functions have room for and start them; return how many rows
+        were started or found blocked (0: nothing more to do until woken)."""
         room = MAX_IN_FLIGHT - len(self._tasks)
         if room <= 0:
             return 0
-        full = [k for k, n in self._in_flight.items() if n >= self._capacity_of_key(k)]
+        full = list(self._blocked)
         now = self.wall()
         rows = self.store.read(lambda conn: _due(conn, now, min(room, FETCH_BATCH), full))
+        blocked = len(self._blocked)
         chosen: list[Row] = []
         gone: list[Row] = []
         planned: dict[tuple[str, str, str], int] = {}
         for row in rows:
             capacity = self._capacity(row)
-            if capacity == 0:
+            if capacity < 0:
                 gone.append(row)
                 continue
             busy = self._in_flight.get(row.key, 0) + planned.get(row.key, 0)
             if busy >= capacity:
-                continue  # back-pressure: it stays queued
+                self._blocked.add(row.key)  # back-pressure: it stays queued
+                continue
             planned[row.key] = planned.get(row.key, 0) + 1
             chosen.append(row)
+        newly_blocked = len(self._blocked) - blocked
+        if not chosen and not gone:
+            return newly_blocked
+        seqs = [r.seq for r in chosen + gone]
+        claimed = await self.store.write(_claimer(seqs, now), notify=False)
         for row in gone:
-            self._spawn(self._fail_missing(row))
-        if not chosen:
-            return 0
-        claimed = await self.store.write(_claimer([r.seq for r in chosen], now), notify=False)
+            if row.seq in claimed:
+                self._spawn(self._fail_missing(row))
         for row in chosen:
             if row.seq in claimed:
                 self._in_flight[row.key] = self._in_flight.get(row.key, 0) + 1
                 self._spawn(self._attempt(row))
-        return len(claimed)
-
-    def _capacity_of_key(self, key: tuple[str, str, str]) -> int:
-        try:
-            version, max_instances = self.catalog.resolve(*key)
-        except errors.NotFound:
-            return 1 << 30
-        return version.concurrency * max_instances
+        return len(claimed) + newly_blocked
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
@@ -425,6 +429,7 @@ class AsyncQueue:
             self._in_flight.pop(key, None)
         else:
             self._in_flight[key] = left
+        self._blocked.discard(key)
         self._wake.set()
 
     async def _attempt(self, row: Row) -> None:
