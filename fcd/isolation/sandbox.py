@@ -25,6 +25,7 @@ from typing import Literal
 
 from fcd.config import Config
 from fcd.isolation import cgroup
+from fcd.isolation.netns import Uplink
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +351,7 @@ class Isolation:
         self.targets: dict[Kind, int] = {"generic": self.pool_size, "node": 0}
         self.root_mountpoint = data_dir / "sandbox-root"
         self.zygote = Zygote(python)
+        self.uplink = Uplink()
         self._free_uids = list(range(UID_FIRST, UID_FIRST + UID_COUNT))
         self._pools: dict[Kind, list[Prepared]] = {"generic": [], "node": []}
         self._refill = asyncio.Event()
@@ -593,6 +595,11 @@ class Isolation:
         asyncio.get_running_loop().call_later(REFILL_DELAY_S, self._refill.set)
         sandbox = self._sandbox(spec.name, prepared, started, pool_hit)
         try:
+            uplink = None
+            if spec.internet and self.isolated:
+                link = await self.uplink.attach(prepared.process.pid)
+                sandbox.on_destroy.append(lambda: self.uplink.release(link))
+                uplink = {"ip": link.sandbox_ip, "prefix": link.prefix, "gateway": link.host_ip}
             if prepared.group is not None:
                 prepared.group.set_limits(cgroup.Limits(spec.memory_mb, spec.pids_max))
                 for pid in prepared.group.first_pids():  # made at niceness 10: now on a request
@@ -607,6 +614,7 @@ class Isolation:
                 "hostname": spec.name,
                 "uid": prepared.uid,
                 "internet": spec.internet,
+                "uplink": uplink,
                 "runtime": runtime,
                 "argv": argv,
                 "env": dict(env),

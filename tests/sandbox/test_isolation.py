@@ -48,6 +48,11 @@ PROBE = {
                                    open("/proc/self/status").read().split("NoNewPrivs:")[1].split()[0]])
             if what == "connect":
                 return json.dumps(attempt(lambda: connect(args["port"])))
+            if what == "connect_to":
+                def to():
+                    with socket.create_connection((args["host"], args["port"]), timeout=1):
+                        return "connected"
+                return json.dumps(attempt(to))
             if what == "fill_tmp":
                 written = 0
                 try:
@@ -140,6 +145,28 @@ async def test_no_network_but_loopback_without_internet_access(sandboxed: Starte
         instance = await sandboxed(PROBE, internet_access=False)
         assert (await probe(instance, what="connect", port=port))[0] == "error"
     assert await probe(instance, what="ifaces") == ["lo"]
+
+
+async def test_internet_access_gives_an_uplink_but_not_the_host(sandboxed: Starter) -> None:
+    """eth0 + NAT via the host; the host itself (any address) stays unreachable. No packet
+    leaves the machine: the only connection tried goes to the host's end of the veth pair."""
+    with socket.socket() as listener:
+        listener.bind(("0.0.0.0", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        instance = await sandboxed(PROBE, internet_access=True)
+        assert await probe(instance, what="ifaces") == ["eth0", "lo"]
+        routes = (await probe(instance, what="read", path="/proc/net/route"))[1]
+        default = [
+            line.split() for line in routes.splitlines()[1:] if line.split()[1] == "00000000"
+        ]
+        assert default
+        assert default[0][0] == "eth0"
+        gateway = socket.inet_ntoa(int(default[0][2], 16).to_bytes(4, "little"))
+        assert gateway.startswith("10.200.")
+        result = await probe(instance, what="connect_to", host=gateway, port=port)
+        assert result[0] == "error"
+    assert (await probe(instance, what="read", path="/etc/resolv.conf"))[0] == "ok"
 
 
 async def test_oom_is_reported_as_oom(sandboxed: Starter) -> None:
