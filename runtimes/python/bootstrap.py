@@ -386,17 +386,18 @@ class Runtime:
             elif key != "CONTENT_LENGTH":
                 environ["HTTP_" + key] = value
         state: dict[str, object] = {"status": 200, "headers": []}
+        written: list[bytes] = []  # PEP 3333's write() callable, for apps that push output
 
         def start_response(
             status: str, response_headers: list[tuple[str, str]], exc_info: object = None
         ) -> object:
             state["status"] = int(status.split(" ", 1)[0])
             state["headers"] = [[k, v] for k, v in response_headers]
-            return lambda data: None
+            return written.append
 
         result = app(environ, start_response)  # type: ignore[operator]
         try:
-            out = b"".join(bytes(chunk) for chunk in result)
+            out = b"".join([*written, *(bytes(chunk) for chunk in result)])
         finally:
             close = getattr(result, "close", None)
             if close is not None:

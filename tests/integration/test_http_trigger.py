@@ -34,6 +34,10 @@ def handler(environ, start_response):
     if path == "/raw":
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return [body]
+    if path == "/write":
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"pushed ")
+        return [b"returned"]
     if path == "/crash":
         os._exit(3)
     if path == "/raise":
@@ -214,6 +218,8 @@ def test_wsgi_status_and_repeated_request_headers_with_curl(
 def test_binary_and_five_megabyte_bodies_pass_through(
     daemon: RunningDaemon, service: str, wsgi: str, tmp_path: Path
 ) -> None:
+    pushed = requests.get(daemon.endpoint + proxy(service, wsgi, "/write"), timeout=30)
+    assert pushed.text == "pushed returned"  # PEP 3333 write() output comes first
     url = daemon.endpoint + proxy(service, wsgi, "/raw")
     binary = bytes(range(256)) * 64
     response = requests.post(url, data=binary, timeout=30)
