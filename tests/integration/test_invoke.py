@@ -22,6 +22,7 @@ import pytest
 import requests
 from fc2.fc_exceptions import FcError
 
+from tests.conftest import make_client
 from tests.daemon import ACCESS_KEY_ID, ACCESS_KEY_SECRET, RunningDaemon
 from tests.integration.test_cli import clean_env, fcctl
 from tests.signed_http import fc_request, sign_headers
@@ -443,3 +444,21 @@ def test_fcctl_logs_and_usage(
     row = json.loads(fcctl(env, "usage", "--request-id", rid, "--json").stdout)
     assert row["requestId"] == rid
     assert row["billedDurationMs"] == 300  # the handler sleeps 0.2 s
+
+
+def test_sigterm_lets_in_flight_invocations_finish(
+    fresh_daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    client = make_client(fresh_daemon.endpoint)
+    client.create_service("drain")
+    client.create_function(
+        "drain", "slow", "python3", "index.handler", codeDir=write_code(tmp_path, ECHO)
+    )
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(raw_invoke, fresh_daemon, "drain", "slow", b"sleep:1.5")
+        time.sleep(0.7)
+        assert fresh_daemon.stop() == 0
+        answered = running.result()
+    assert answered.status_code == 200
+    assert answered.content == b"slept"
+    assert "Traceback" not in fresh_daemon.logs()

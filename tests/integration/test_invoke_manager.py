@@ -1,0 +1,164 @@
+"""The instance manager with real instances (python3, isolation "none"): keep-alive reclaim,
+drain on redeploy, the host-wide cap, and shutdown.
+
+These drive :class:`~fcd.instances.manager.InstanceManager` directly, below the HTTP layer, so
+that windows of a fraction of a second can be tested; the rules themselves are unit-tested in
+``tests/unit/test_pool.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fcd import errors
+from fcd.config import Config, Instances
+from fcd.instances.instance import Isolation
+from fcd.instances.manager import InstanceManager, PoolSpec
+from fcd.model import FunctionContext, InstanceSpec, InvokeRequest
+
+HANDLER = """import time
+
+def handler(event, context):
+    time.sleep(float(event or 0))
+    return b"ok"
+"""
+
+
+@pytest.fixture
+async def isolation(tmp_path: Path) -> AsyncIterator[Isolation]:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    isolation = Isolation.from_config(Config(isolation="none", data_dir=str(data_dir)), data_dir)
+    ready = asyncio.Event()
+    task = asyncio.create_task(isolation.run(ready=ready))
+    await ready.wait()
+    yield isolation
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await isolation.close()
+
+
+def pool_spec(
+    tmp_path: Path, name: str, *, fingerprint: str = "a", max_instances: int = 5
+) -> PoolSpec:
+    code = tmp_path / f"code-{name}-{fingerprint}"
+    code.mkdir(exist_ok=True)
+    (code / "index.py").write_text(HANDLER)
+    context = FunctionContext(
+        service_name="s",
+        function_name=name,
+        qualifier="LATEST",
+        version_id="",
+        handler="index.handler",
+        memory_mb=128,
+        timeout_s=10,
+        initializer="",
+        initialization_timeout_s=3,
+        region="cn-hangzhou",
+        account_id="1",
+    )
+
+    async def make_spec(instance_id: str) -> InstanceSpec:
+        return InstanceSpec(instance_id, "python3", code, (), {}, context)
+
+    return PoolSpec(("s", name, "LATEST"), fingerprint, 1, max_instances, make_spec)
+
+
+def request(seconds: float = 0) -> InvokeRequest:
+    return InvokeRequest(request_id=f"r-{seconds}", payload=str(seconds).encode(), timeout_s=10)
+
+
+def manager(isolation: Isolation, **config: int) -> InstanceManager:
+    logs: list[bytes] = []
+    return InstanceManager(
+        isolation, Instances(**config), lambda _s, _f, _r, line: logs.append(line)
+    )
+
+
+async def running(m: InstanceManager) -> asyncio.Task[None]:
+    ready = asyncio.Event()
+    task = asyncio.create_task(m.run(ready=ready))
+    await ready.wait()
+    return task
+
+
+async def test_idle_instances_are_reclaimed_after_keep_alive(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    m = manager(isolation, keep_alive=1)
+    task = await running(m)
+    spec = pool_spec(tmp_path, "f")
+    first = await m.invoke(spec, request())
+    assert first.cold
+    assert first.result.body == b"ok"
+    second = await m.invoke(spec, request())
+    assert not second.cold
+    assert second.instance_id == first.instance_id
+    (pool,) = m.pools()
+    assert repr(pool) == "<InstancePool fn=s/f@LATEST [busy 0 | idle 1 | starting 0 | queued 0]>"
+    await asyncio.sleep(1.6)
+    assert pool.size == 0
+    assert m.budget.running == 0
+    third = await m.invoke(spec, request())
+    assert third.cold
+    assert third.instance_id != first.instance_id
+    await m.close()
+    await task
+
+
+async def test_redeploy_drains_old_instances_without_failing_requests(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    m = manager(isolation)
+    task = await running(m)
+    old = pool_spec(tmp_path, "g", fingerprint="old")
+    await m.invoke(old, request())
+    slow = asyncio.create_task(m.invoke(old, request(0.6)))  # starts a second old instance
+    await asyncio.sleep(0.3)
+    new = pool_spec(tmp_path, "g", fingerprint="new")
+    fresh = await m.invoke(new, request())
+    assert fresh.cold
+    finished = await slow
+    assert finished.result.body == b"ok"
+    assert finished.result.error_type is None
+    await asyncio.sleep(0.2)
+    assert [p.name for p in m.pools()] == ["s/g@LATEST"]
+    assert m.budget.running == 1  # the two old instances are gone
+    await m.close()
+    await task
+
+
+async def test_host_cap_reclaims_an_idle_instance_of_another_function(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    m = manager(isolation, max_total=1)
+    task = await running(m)
+    first = await m.invoke(pool_spec(tmp_path, "a"), request())
+    other = await m.invoke(pool_spec(tmp_path, "b"), request())
+    assert other.cold
+    assert m.budget.running == 1
+    busy = asyncio.create_task(m.invoke(pool_spec(tmp_path, "b"), request(0.5)))
+    await asyncio.sleep(0.1)
+    with pytest.raises(errors.ResourceExhausted):
+        await m.invoke(pool_spec(tmp_path, "a"), request())
+    assert (await busy).result.body == b"ok"
+    assert first.instance_id != other.instance_id
+    await m.close()
+    await task
+
+
+async def test_close_stops_every_instance(isolation: Isolation, tmp_path: Path) -> None:
+    m = manager(isolation)
+    task = await running(m)
+    spec = pool_spec(tmp_path, "c")
+    done = await asyncio.gather(*(m.invoke(spec, request(0.2)) for _ in range(3)))
+    assert len({d.instance_id for d in done}) == 3
+    instances = list(m._instances.values())
+    await m.close()
+    await task
+    assert not any(instance.alive for instance in instances)
+    assert m.budget.running == 0
