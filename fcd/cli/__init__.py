@@ -20,6 +20,7 @@ from fcd import __version__
 from fcd.cli import (
     aliases,
     async_,
+    bucket,
     config,
     functions,
     invoke,
@@ -31,7 +32,7 @@ from fcd.cli import (
 )
 from fcd.client import Client, ClientError
 
-GROUPS = (services, functions, triggers, versions, aliases, config, logs, invoke, async_)
+GROUPS = (services, functions, triggers, versions, aliases, config, logs, invoke, async_, bucket)
 
 
 def build_parser() -> argparse.ArgumentParser:

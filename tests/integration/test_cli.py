@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -460,3 +461,34 @@ def test_function_invoke(env: dict[str, str], tmp_path: Path, unique: str) -> No
     for name in ("fn", "bad"):
         fcctl(env, "function", "delete", f"{service}/{name}")
     fcctl(env, "service", "delete", service)
+
+
+def test_bucket_mb_cp_ls_rm(env: dict[str, str], unique: str, tmp_path: Path) -> None:
+    """fcctl bucket round trip through the bucket store's S3 API."""
+    bucket = f"cli-{unique}"
+    fcctl(env, "bucket", "mb", bucket)
+    source = tmp_path / "report 1.csv"
+    source.write_bytes(b"a,b\n" * 1000)
+    uploaded = as_json(env, "bucket", "cp", str(source), f"s3://{bucket}/in/")
+    assert uploaded == {
+        "bucket": bucket,
+        "key": "in/report 1.csv",
+        "etag": hashlib.md5(source.read_bytes()).hexdigest(),
+    }
+    fcctl(env, "bucket", "cp", str(source), f"s3://{bucket}/top.csv")
+    shallow = fcctl(env, "bucket", "ls", f"s3://{bucket}").stdout
+    assert re.search(r"^in/\s+DIR", shallow, re.M)
+    assert re.search(r"^top\.csv\s+4000\s", shallow, re.M)
+    deep = as_json(env, "bucket", "ls", f"s3://{bucket}/in/", "--recursive")
+    assert isinstance(deep, list)
+    assert [item["key"] for item in deep] == ["in/report 1.csv"]
+    buckets = as_json(env, "bucket", "ls")
+    assert isinstance(buckets, list)
+    assert bucket in [b["name"] for b in buckets]
+    back = tmp_path / "back.csv"
+    fcctl(env, "bucket", "cp", f"s3://{bucket}/in/report 1.csv", str(back))
+    assert back.read_bytes() == source.read_bytes()
+    fcctl(env, "bucket", "rm", f"s3://{bucket}/in/report 1.csv")
+    missing = fcctl(env, "bucket", "cp", f"s3://{bucket}/in/report 1.csv", "-", status=1)
+    assert "NoSuchKey" in missing.stderr
+    fcctl(env, "bucket", "cp", "a", "b", status=2)
