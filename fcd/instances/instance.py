@@ -255,7 +255,11 @@ class Instance:
         self._pending[request_id] = future
         logs = self._logs[request_id] = bytearray()
         try:
-            self._send(message, payload)
+            try:
+                self._send(message, payload)
+            except (ConnectionError, RuntimeError):  # the runtime went away meanwhile
+                self._alive = False
+                future.set_result(_EXITED)
             async with asyncio.timeout(timeout_s):
                 outcome = await future
         except TimeoutError:

@@ -9,6 +9,10 @@ the contract between them.
 
 Daemon → runtime: ``load``, ``init``, ``invoke``, ``hook`` (preStop / preFreeze), ``exit``.
 Runtime → daemon: ``loaded``, ``result``, ``log``.
+
+Before the runtime speaks, the same socket carries two sandbox-level frames handled by
+``fcd.isolation.sandbox``: ``prepared`` (the sandbox is made) and ``specialise`` (its
+function's files, uid and environment).
 """
 
 from __future__ import annotations
