@@ -11,7 +11,7 @@ Routing on the one listener (docs/buckets.md):
 * everything else goes to ``inner`` (the gateway and the management API) untouched.
 
 Operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation,
-ListObjectsV2 (and ListObjects), PutObject, GetObject (one ``Range``), HeadObject, DeleteObject,
+ListObjectsV2 (and ListObjects), PutObject, CopyObject, GetObject (one ``Range``), HeadObject, DeleteObject,
 DeleteObjects, CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
 AbortMultipartUpload. Anything else answers S3's ``501 NotImplemented``.
 
@@ -34,12 +34,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from fcd import errors, sigv4
 from fcd.buckets import s3xml
 from fcd.buckets.s3errors import S3Error
-from fcd.buckets.store import Bucket, BucketStore, ObjectInfo, check_key, list_page, read_range
+from fcd.buckets.store import (
+    Bucket,
+    BucketStore,
+    ObjectInfo,
+    check_key,
+    copy_to,
+    list_page,
+    read_range,
+)
 from fcd.gateway.app import ASGIApp, Receive, Scope, Send
 from fcd.triggers.oss import NotificationError, ObjectEvent, s3_notification_events
 
@@ -205,7 +213,7 @@ class BucketFront:
         if method == "PUT" and "uploadId" in query:
             await self._upload_part(bucket, r, receive, send)
         elif method == "PUT" and "x-amz-copy-source" in r.headers:
-            raise _not_implemented(r)
+            await self._copy(bucket, r, receive, send)
         elif method == "PUT":
             await self._put(bucket, r, receive, send)
         elif method in ("GET", "HEAD") and "uploadId" not in query:
@@ -373,6 +381,44 @@ class BucketFront:
             request_id=r.request_id,
             extra=[(b"etag", s3xml.quoted(md5).encode())],
         )
+
+    async def _copy(self, bucket: Bucket, r: S3Request, receive: Receive, send: Send) -> None:
+        """CopyObject: ``x-amz-copy-source: [/]bucket/key`` (URL-encoded); the metadata is the
+        source's unless ``x-amz-metadata-directive: REPLACE``.
+
+        Raises:
+            S3Error: NoSuchBucket, NoSuchKey (the source), InvalidArgument.
+        """
+        await _drain(receive)
+        source_bucket, _, source_key = (
+            unquote(r.headers["x-amz-copy-source"].split("?", 1)[0]).lstrip("/").partition("/")
+        )
+        if not source_key:
+            raise S3Error.of("InvalidArgument", "x-amz-copy-source must be bucket/key", r.key)
+        source = self.store.bucket(source_bucket)
+        found, f = source.open(source_key)
+        temp = bucket.temp()
+        try:
+            with f:
+                await asyncio.to_thread(copy_to, f, found.size, temp)
+            replace = r.headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
+            info = ObjectInfo(
+                r.key,
+                found.size,
+                found.etag,
+                self.clock(),
+                (r.headers.get("content-type") or found.content_type)
+                if replace
+                else found.content_type,
+                _meta(r) if replace else found.metadata,
+            )
+            await asyncio.to_thread(bucket.finish, temp, info)
+        finally:
+            temp.unlink(missing_ok=True)
+        bucket.record(info)
+        await self._fire(bucket, r, info, "ObjectCreated:CopyObject")
+        body = s3xml.copy_result(info.etag, info.last_modified)
+        await _respond(send, 200, body, _XML, request_id=r.request_id)
 
     async def _get(self, bucket: Bucket, r: S3Request, send: Send, *, head: bool) -> None:
         info, f = bucket.open(r.key)

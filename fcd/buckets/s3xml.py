@@ -125,6 +125,13 @@ def complete_upload(location: str, bucket: str, key: str, etag: str) -> bytes:
     ).encode()
 
 
+def copy_result(etag: str, last_modified: float) -> bytes:
+    return (
+        f'{HEAD}<CopyObjectResult xmlns="{NS}">{_text("LastModified", iso_time(last_modified))}'
+        f"{_text('ETag', quoted(etag))}</CopyObjectResult>"
+    ).encode()
+
+
 def location(region: str) -> bytes:
     return f'{HEAD}<LocationConstraint xmlns="{NS}">{escape(region)}</LocationConstraint>'.encode()
 

@@ -453,3 +453,10 @@ def read_range(f: BinaryIO, start: int, length: int) -> Iterator[bytes]:
             return
         left -= len(chunk)
         yield chunk
+
+
+def copy_to(source: BinaryIO, length: int, target: Path) -> None:
+    """Copy the first ``length`` bytes of ``source`` into a new file ``target`` (blocking)."""
+    with open(target, "wb") as out:
+        for chunk in read_range(source, 0, length):
+            out.write(chunk)
