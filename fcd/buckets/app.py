@@ -11,8 +11,8 @@ Routing on the one listener (docs/buckets.md):
 * everything else goes to ``inner`` (the gateway and the management API) untouched.
 
 Operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation,
-ListObjectsV2 (and ListObjects), PutObject, CopyObject, GetObject (one ``Range``), HeadObject, DeleteObject,
-DeleteObjects, CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
+ListObjectsV2 (and ListObjects), PutObject, CopyObject, GetObject (one ``Range``), HeadObject,
+DeleteObject, DeleteObjects, CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
 AbortMultipartUpload. Anything else answers S3's ``501 NotImplemented``.
 
 Each object created or removed is handed to ``fire`` (the OSS triggers) before the response:
