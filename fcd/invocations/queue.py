@@ -36,7 +36,7 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,6 +257,8 @@ class AsyncQueue:
     _accepted_at: dict[str, float] = field(default_factory=dict)
     # Functions found full (or with max instances 0): left out of fetches until a slot frees.
     _blocked: set[tuple[str, str, str]] = field(default_factory=set)
+    # Functions that may have queued rows; due rows are fetched per function.
+    _pending: set[tuple[str, str, str]] = field(default_factory=set)
 
     def __repr__(self) -> str:
         return f"<AsyncQueue running={len(self._tasks)}>"
@@ -296,6 +298,7 @@ class AsyncQueue:
         await self.store.write(tx, notify=False)
         for request, _ in ready:
             self._accepted_at[request.request_id] = now
+            self._pending.add((request.service, request.qualifier, request.function))
         self._wake.set()
         return [request.request_id for request, _ in ready]
 
@@ -345,6 +348,7 @@ class AsyncQueue:
         recovered = await self.store.write(_recover, notify=False)
         if recovered:
             log.warning("%d async invocations were running at a crash: queued again", recovered)
+        self._pending.update(self.store.read(_queued_functions))
         ready.set()
         last_prune = 0.0
         try:
@@ -386,9 +390,12 @@ class AsyncQueue:
         room = MAX_IN_FLIGHT - len(self._tasks)
         if room <= 0:
             return 0
-        full = list(self._blocked)
+        keys = [k for k in self._pending if k not in self._blocked]
+        if not keys:
+            return 0
         now = self.wall()
-        rows = self.store.read(lambda conn: _due(conn, now, min(room, FETCH_BATCH), full))
+        rows, drained = self.store.read(lambda conn: _due(conn, now, min(room, FETCH_BATCH), keys))
+        self._pending.difference_update(drained)
         blocked = len(self._blocked)
         chosen: list[Row] = []
         gone: list[Row] = []
@@ -407,16 +414,17 @@ class AsyncQueue:
         newly_blocked = len(self._blocked) - blocked
         if not chosen and not gone:
             return newly_blocked
+        # The rows are marked Running while their attempts already start (a commit less
+        # between accept and handler start); each attempt records its end only once its row is
+        # claimed (one stopped in between is not), and the next fetch waits for the claim.
         seqs = [r.seq for r in chosen + gone]
-        claimed = await self.store.write(_claimer(seqs, now), notify=False)
+        claim = asyncio.ensure_future(self.store.write(_claimer(seqs, now), notify=False))
         for row in gone:
-            if row.seq in claimed:
-                self._spawn(self._fail_missing(row))
+            self._spawn(self._fail_missing(row, claim))
         for row in chosen:
-            if row.seq in claimed:
-                self._in_flight[row.key] = self._in_flight.get(row.key, 0) + 1
-                self._spawn(self._attempt(row))
-        return len(claimed) + newly_blocked
+            self._in_flight[row.key] = self._in_flight.get(row.key, 0) + 1
+            self._spawn(self._attempt(row, claim))
+        return len(await claim) + newly_blocked
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
@@ -432,9 +440,9 @@ class AsyncQueue:
         self._blocked.discard(key)
         self._wake.set()
 
-    async def _attempt(self, row: Row) -> None:
+    async def _attempt(self, row: Row, claim: asyncio.Future[set[int]]) -> None:
         try:
-            await self._attempt_once(row)
+            await self._attempt_once(row, claim)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -442,11 +450,12 @@ class AsyncQueue:
         finally:
             self._done(row.key)
 
-    async def _attempt_once(self, row: Row) -> None:
+    async def _attempt_once(self, row: Row, claim: asyncio.Future[set[int]]) -> None:
         policy = self.policy(*row.key)
         now = self.wall()
         if now - row.enqueued_at > policy.max_age_s:
-            await self._finish(row, policy, EXPIRED, None, "EventAgeExceeded", now)
+            if row.seq in await asyncio.shield(claim):
+                await self._finish(row, policy, EXPIRED, None, "EventAgeExceeded", now)
             return
         accepted = self._accepted_at.pop(row.request_id, None)
         if accepted is not None:
@@ -455,6 +464,8 @@ class AsyncQueue:
             done = await self.invoker.invoke(
                 row.service, row.qualifier, row.function, row.payload, request_id=row.request_id
             )
+            if row.seq not in await asyncio.shield(claim):
+                return  # stopped before it was claimed: nothing is recorded
         except errors.ResourceExhausted as e:
             await self._requeue(row, self.wall() + THROTTLE_DELAY_S, "Throttled", str(e))
             return
@@ -480,13 +491,17 @@ class AsyncQueue:
         verdict = after_failure(policy, retried=row.retried, enqueued_at=row.enqueued_at, now=now)
         if verdict.status == ENQUEUED:
             await self.store.write(_retrier(row.seq, verdict.due_at, now, message), notify=False)
+            self._pending.add(row.key)
             return
         await self._finish(row, policy, verdict.status, done, verdict.condition, now, message)
 
     async def _requeue(self, row: Row, due_at: float, why: str, detail: str) -> None:
         await self.store.write(_requeuer(row.seq, due_at, self.wall(), why, detail), notify=False)
+        self._pending.add(row.key)
 
-    async def _fail_missing(self, row: Row) -> None:
+    async def _fail_missing(self, row: Row, claim: asyncio.Future[set[int]]) -> None:
+        if row.seq not in await asyncio.shield(claim):
+            return
         policy = self.policy(*row.key)
         message = f"function '{row.function}' of service '{row.service}' no longer exists"
         await self._finish(row, policy, FAILED, None, "FunctionNotFound", self.wall(), message)
@@ -545,6 +560,7 @@ class AsyncQueue:
 
         changed = await self.store.write(tx, notify=False)
         if follow_up is not None and changed:
+            self._pending.add((follow_up.service, follow_up.qualifier, follow_up.function))
             self._wake.set()
         if changed and destination_status == "Pending":
             delivered = await destinations.post(target, record)
@@ -563,18 +579,42 @@ def _recover(conn: sqlite3.Connection) -> int:
     return cursor.rowcount
 
 
+def _queued_functions(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    return [
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            "SELECT DISTINCT service, qualifier, function FROM async_invocations"
+            " WHERE status = 'Enqueued'"
+        )
+    ]
+
+
 def _due(
-    conn: sqlite3.Connection, now: float, limit: int, full: Iterable[tuple[str, str, str]]
-) -> list[Row]:
-    skip = [f"{s}\x00{q}\x00{f}" for s, q, f in full]
-    holes = ",".join("?" * len(skip))
-    clause = f" AND service || char(0) || qualifier || char(0) || function NOT IN ({holes})"
-    sql = (
-        f"SELECT {_COLUMNS} FROM async_invocations WHERE status = 'Enqueued' AND due_at <= ?"
-        + (clause if skip else "")
-        + " ORDER BY due_at, seq LIMIT ?"
-    )
-    return [_row(r) for r in conn.execute(sql, (now, *skip, limit))]
+    conn: sqlite3.Connection, now: float, limit: int, keys: list[tuple[str, str, str]]
+) -> tuple[list[Row], list[tuple[str, str, str]]]:
+    """Due rows of these functions, oldest first, at most ``limit`` in all; and the functions
+    with no queued row left (due or not)."""
+    rows: list[Row] = []
+    drained: list[tuple[str, str, str]] = []
+    for key in keys:
+        if len(rows) >= limit:
+            break
+        found = conn.execute(
+            f"SELECT {_COLUMNS} FROM async_invocations WHERE service = ? AND qualifier = ?"
+            " AND function = ? AND status = 'Enqueued' AND due_at <= ? ORDER BY due_at, seq"
+            " LIMIT ?",
+            (*key, now, limit - len(rows)),
+        ).fetchall()
+        rows += [_row(r) for r in found]
+        if not found:
+            left = conn.execute(
+                "SELECT 1 FROM async_invocations WHERE service = ? AND qualifier = ?"
+                " AND function = ? AND status = 'Enqueued' LIMIT 1",
+                key,
+            ).fetchone()
+            if left is None:
+                drained.append(key)
+    return rows, drained
 
 
 def _claimer(seqs: list[int], now: float) -> Callable[[sqlite3.Connection], set[int]]:

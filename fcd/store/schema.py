@@ -118,6 +118,14 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 5: the async queue fetches due rows per function (a full function's backlog is never
+    # scanned while it is full): its "due" index is keyed by function first.
+    """
+    DROP INDEX async_due;
+    CREATE INDEX async_due_by_function
+        ON async_invocations(service, qualifier, function, due_at, seq)
+        WHERE status = 'Enqueued';
+    """,
 ]
 
 
