@@ -230,6 +230,7 @@ def run_runtime(spec: dict[str, object], control: socket.socket) -> None:
     os.environ.clear()
     os.environ.update(spec.get("env", {}))  # type: ignore[arg-type]
     os.environ["FCD_T_SANDBOX"] = repr(time.monotonic())
+    time.tzset()  # TZ arrived with the environment, after the interpreter started
     kind = spec.get("runtime")
     fd = control.detach()
     if kind == "python":
