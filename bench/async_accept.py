@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.warm_invoke import _response_end, percentile, request_bytes
+from bench.warm_invoke import _client, percentile, request_bytes
 from tests.conftest import make_client
 from tests.daemon import RunningDaemon, start_daemon
 from tests.signed_http import sign_headers
@@ -73,33 +73,13 @@ def sqlite_floor(path: Path, seconds: float, per_tx: int) -> float:
     return done / elapsed
 
 
-async def _client(port: int, request: bytes, deadline: float, counts: list[int]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    done = 0
-    try:
-        while time.perf_counter() < deadline:
-            writer.write(request)
-            buffer = b""
-            while not _response_end(buffer):
-                chunk = await reader.read(65536)
-                if not chunk:
-                    raise RuntimeError("connection closed")
-                buffer += chunk
-            if not buffer.startswith(b"HTTP/1.1 202"):
-                raise RuntimeError(buffer[:300].decode(errors="replace"))
-            done += 1
-    finally:
-        writer.close()
-        counts.append(done)
-
-
 async def _accepts(port: int, request: bytes, seconds: float) -> float:
     counts: list[int] = []
     start = time.perf_counter()
     deadline = start + seconds
     async with asyncio.TaskGroup() as group:
         for _ in range(CONNECTIONS):
-            group.create_task(_client(port, request, deadline, counts))
+            group.create_task(_client(port, request, deadline, counts, b"HTTP/1.1 202"))
     return sum(counts) / (time.perf_counter() - start)
 
 

@@ -82,7 +82,9 @@ def latency(port: int, request: bytes, count: int) -> list[float]:
     return samples
 
 
-async def _client(port: int, request: bytes, deadline: float, counts: list[int]) -> None:
+async def _client(
+    port: int, request: bytes, deadline: float, counts: list[int], expect: bytes = b"HTTP/1.1 200"
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     done = 0
     try:
@@ -94,7 +96,7 @@ async def _client(port: int, request: bytes, deadline: float, counts: list[int])
                 if not chunk:
                     raise RuntimeError("connection closed")
                 buffer += chunk
-            if not buffer.startswith(b"HTTP/1.1 200"):
+            if not buffer.startswith(expect):
                 raise RuntimeError(buffer[:300].decode(errors="replace"))
             done += 1
     finally:
