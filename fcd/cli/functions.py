@@ -7,12 +7,12 @@ function, or updates it when it exists.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from fcd.cli import args as a
-from fcd.cli.output import Listing, Message, Raw
+from fcd.cli.invoke import run_invoke
+from fcd.cli.output import Listing, Message
 from fcd.client import Client, code_from_path
 
 COLUMNS = (
@@ -72,28 +72,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     code = a.leaf(actions, "code", "show where a function's code can be downloaded", run_code)
     _add_ref(code, qualifier=True)
 
-    invoke = a.leaf(actions, "invoke", "invoke a function and print its answer", run_invoke)
-    _add_ref(invoke, qualifier=True)
-    event = invoke.add_mutually_exclusive_group()
+    # The same command as ``fcctl invoke``, under the group where users look for it.
+    invoking = a.leaf(actions, "invoke", "invoke a function and print its answer", run_invoke)
+    _add_ref(invoking, qualifier=True)
+    event = invoking.add_mutually_exclusive_group()
     event.add_argument("--event", default=None, metavar="TEXT", help="the event (default: none)")
     event.add_argument(
-        "--event-file",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="read the event from a file ('-': standard input)",
+        "--event-file", default=None, metavar="PATH|-", help="read the event from a file or stdin"
     )
-    invoke.add_argument(
+    invoking.add_argument(
         "--async",
         dest="asynchronous",
         action="store_true",
         help="queue the invocation and return at once",
     )
-    invoke.add_argument(
+    invoking.add_argument(
         "--log",
+        "--tail",
+        dest="tail",
         action="store_true",
         help="print the tail of the invocation's log to standard error",
     )
+    invoking.set_defaults(qualifier=None)
 
 
 def _add_ref(parser: argparse.ArgumentParser, *, qualifier: bool = False) -> None:
@@ -192,30 +192,6 @@ def run_delete(client: Client, args: argparse.Namespace) -> Any:
 def run_deploy(client: Client, args: argparse.Namespace) -> Any:
     service, function = _plain(args)
     return client.deploy_function(service, function, args.path, **_fields(args))
-
-
-def run_invoke(client: Client, args: argparse.Namespace) -> Any:
-    service, qualifier, function = args.function
-    if args.event_file is not None:
-        path = str(args.event_file)
-        payload = sys.stdin.buffer.read() if path == "-" else args.event_file.read_bytes()
-    else:
-        payload = (args.event or "").encode()
-    result = client.invoke_function(
-        service, function, payload, qualifier, asynchronous=args.asynchronous, log_tail=args.log
-    )
-    if result.log:
-        sys.stderr.write(result.log if result.log.endswith("\n") else result.log + "\n")
-    if args.asynchronous:
-        return Message(f"queued, request id {result.request_id}", {"requestId": result.request_id})
-    data = {
-        "requestId": result.request_id,
-        "errorType": result.error_type or None,
-        "body": result.body.decode(errors="replace"),
-        "log": result.log or None,
-    }
-    failure = f"the function failed: {result.error_type}" if result.error_type else ""
-    return Raw(result.body, data, failure)
 
 
 def run_code(client: Client, args: argparse.Namespace) -> Any:
