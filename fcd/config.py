@@ -73,6 +73,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:9000"
     # host:port of a second listener serving only HTTP triggers and custom domains ("" = none).
     http_listen: str = ""
+    # host:port of a TLS listener for custom domains with a certConfig, chosen by SNI ("" = none).
+    https_listen: str = ""
     data_dir: str = "/var/lib/fcd"
     region: str = "cn-hangzhou"
     account_id: str = "1000000000000000"
@@ -102,6 +104,7 @@ DEFAULTS = Config()
 ENV_OVERRIDES = {
     "FCD_LISTEN": "listen",
     "FCD_HTTP_LISTEN": "http_listen",
+    "FCD_HTTPS_LISTEN": "https_listen",
     "FCD_DATA_DIR": "data_dir",
     "FCD_REGION": "region",
     "FCD_ACCOUNT_ID": "account_id",
@@ -161,10 +164,10 @@ def _is_host_port(value: str) -> bool:
 def _validate(config: Config) -> None:
     if not _is_host_port(config.listen):
         raise ConfigError(f"config key 'listen' must be host:port, got {config.listen!r}")
-    if config.http_listen and not _is_host_port(config.http_listen):
-        raise ConfigError(
-            f"config key 'http_listen' must be host:port or empty, got {config.http_listen!r}"
-        )
+    for key in ("http_listen", "https_listen"):
+        value = getattr(config, key)
+        if value and not _is_host_port(value):
+            raise ConfigError(f"config key '{key}' must be host:port or empty, got {value!r}")
     if bool(config.access_key_id) != bool(config.access_key_secret):
         raise ConfigError(
             "config keys 'access_key_id' and 'access_key_secret' must be set together"

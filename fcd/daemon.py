@@ -17,9 +17,10 @@ import secrets
 import signal
 import socket
 import sqlite3
+import ssl
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,6 +36,7 @@ from fcd.config import Config, ConfigError, load
 from fcd.gateway.app import Gateway
 from fcd.gateway.domains import DomainIndex
 from fcd.gateway.http_trigger import HttpTriggerServer, TriggerIndex, TriggersOnly
+from fcd.gateway.tls import DomainCertificates
 from fcd.instances.instance import Isolation, IsolationUnavailable
 from fcd.instances.manager import InstanceManager
 from fcd.invocations.catalog import Catalog
@@ -195,6 +197,12 @@ class Daemon:
             host, _, port = self.config.http_listen.rpartition(":")
             only = TriggersOnly(self.http)
             extra.append((_server(only, host, int(port)), _listen(host, int(port))))
+        if self.config.https_listen:
+            # Custom domains over TLS, each with its certificate (SNI).
+            host, _, port = self.config.https_listen.rpartition(":")
+            certs = DomainCertificates(self.domains, self.data_dir / "tls-scratch")
+            tls = _server(TriggersOnly(self.http), host, int(port), certs.context)
+            extra.append((tls, _listen(host, int(port))))
         try:
             async with asyncio.TaskGroup() as group:
                 components: dict[str, Component] = {
@@ -240,7 +248,9 @@ class Daemon:
             log.info("stopped")
 
 
-def _server(app: Any, host: str, port: int) -> _EmbeddedServer:
+def _server(
+    app: Any, host: str, port: int, tls: Callable[[], ssl.SSLContext] | None = None
+) -> _EmbeddedServer:
     return _EmbeddedServer(
         uvicorn.Config(
             app,
@@ -254,6 +264,7 @@ def _server(app: Any, host: str, port: int) -> _EmbeddedServer:
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             # FC clients keep connections open between calls.
             timeout_keep_alive=75,
+            ssl_context_factory=None if tls is None else lambda _config, _default: tls(),
         )
     )
 

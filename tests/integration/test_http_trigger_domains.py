@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import fc2
@@ -194,9 +195,29 @@ def test_express_app_as_custom_runtime(
             assert base64.b64decode(seen["body"]) == binary
 
 
-def test_second_listener_serves_only_triggers(tmp_path: Path, unique: str) -> None:
-    port = free_port()
-    other = start_daemon(tmp_path / "data", FCD_HTTP_LISTEN=f"127.0.0.1:{port}")
+def self_signed(tmp_path: Path, name: str) -> tuple[str, str, Path]:
+    """(certificate PEM, private key PEM, certificate file) for ``name``, made by openssl."""
+    key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}"),
+            *("-addext", f"subjectAltName=DNS:{name}"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert.read_text(), key.read_text(), cert
+
+
+def test_second_listeners_plain_and_tls(tmp_path: Path, unique: str) -> None:
+    port, tls_port = free_port(), free_port()
+    other = start_daemon(
+        tmp_path / "data",
+        FCD_HTTP_LISTEN=f"127.0.0.1:{port}",
+        FCD_HTTPS_LISTEN=f"127.0.0.1:{tls_port}",
+    )
     try:
         client = make_client(other.endpoint)
         service = f"second_{unique}"
@@ -209,5 +230,40 @@ def test_second_listener_serves_only_triggers(tmp_path: Path, unique: str) -> No
         api_call = requests.get(f"{triggers}/2016-08-15/services", timeout=30)
         assert api_call.status_code == 404
         assert api_call.json()["ErrorCode"] == "NotFound"
+
+        # TLS: each custom domain presents its own certificate, chosen by SNI.
+        route = {"routes": [{"path": "/*", "serviceName": service, "functionName": api}]}
+        names = ("one.example.test", "two.example.test")
+        certs = {}
+        for name in names:
+            certificate, key, cert_file = self_signed(tmp_path, name)
+            certs[name] = cert_file
+            client.create_custom_domain(
+                name,
+                protocol="HTTP,HTTPS",
+                routeConfig=route,
+                certConfig={"certName": name, "certificate": certificate, "privateKey": key},
+            )
+        client.create_custom_domain("plain.example.test", protocol="HTTP", routeConfig=route)
+        for name in names:
+            out = https(tls_port, name, "/x?y=1", "--cacert", str(certs[name]))
+            assert out.returncode == 0, out.stderr
+            seen = json.loads(out.stdout)
+            assert seen["path"] == "/x"
+            assert seen["request_uri"] == "/x?y=1"
+        # The other domain's certificate does not verify; a domain without one gets no TLS.
+        assert https(tls_port, names[0], "/", "--cacert", str(certs[names[1]])).returncode != 0
+        assert https(tls_port, "plain.example.test", "/", "-k").returncode != 0
     finally:
         assert other.stop() == 0
+
+
+def https(port: int, name: str, path: str, *options: str) -> subprocess.CompletedProcess[bytes]:
+    """curl ``https://name:port/path`` on loopback: SNI and Host are ``name``."""
+    url = f"https://{name}:{port}{path}"
+    return subprocess.run(
+        ["curl", "-sS", "-f", *options, "--resolve", f"{name}:{port}:127.0.0.1", url],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )

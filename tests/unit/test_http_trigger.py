@@ -141,3 +141,6 @@ def test_http_listen_config() -> None:
     assert load(None, {"FCD_HTTP_LISTEN": "0.0.0.0:8080"}).http_listen == "0.0.0.0:8080"
     with pytest.raises(ConfigError, match="http_listen"):
         load(None, {"FCD_HTTP_LISTEN": "nope"})
+    assert load(None, {"FCD_HTTPS_LISTEN": "[::1]:8443"}).https_listen == "[::1]:8443"
+    with pytest.raises(ConfigError, match="https_listen"):
+        load(None, {"FCD_HTTPS_LISTEN": "host:99999"})
