@@ -95,7 +95,7 @@ class AsyncConfigInput(msgspec.Struct, rename="camel"):
 
 class AsyncConfig(msgspec.Struct, rename="camel"):
     """Stored and returned. Unset limits stay ``null`` (the Java SDK's test asserts it); the
-    async queue applies FC's defaults (3 retries, 86400 s) when it reads them."""
+    async queue applies its defaults (2 retries, 86400 s) when it reads them."""
 
     service: str
     function: str
