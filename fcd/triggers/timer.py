@@ -122,6 +122,35 @@ class State:
     status: str
 
 
+@dataclass(frozen=True)
+class Step:
+    """What to do with one timer now: ``action`` at ``at`` (see :func:`decide`)."""
+
+    action: str  # "disable" | "arm" | "fire" | "skip" | "wait"
+    at: float
+    wake: float  # when to look at this timer again
+
+
+def decide(timer: Timer, state: State | None, now: float, max_age_s: float) -> Step:
+    """The restart rules of the module docstring, as a pure decision.
+
+    A disabled timer is recorded once as such; a new or re-enabled one is armed at ``now``;
+    otherwise the latest scheduled time in ``(last, now]`` fires, or is skipped when older than
+    ``max_age_s``; with nothing due the timer waits for its next time.
+    """
+    if not timer.enabled:
+        if state is None or state.status != DISABLED:
+            return Step("disable", now, now + MAX_SLEEP_S)
+        return Step("wait", now, now + MAX_SLEEP_S)
+    if state is None or state.status == DISABLED:
+        return Step("arm", now, cron.next_fire(timer.schedule, now))
+    due = cron.latest_due(timer.schedule, state.last_due, now)
+    if due is None:
+        return Step("wait", state.last_due, cron.next_fire(timer.schedule, state.last_due))
+    action = "skip" if now - due > max_age_s else "fire"
+    return Step(action, due, cron.next_fire(timer.schedule, due))
+
+
 @dataclass
 class Timers:
     """The scheduler: a daemon component (``run(ready=...)``)."""
@@ -157,36 +186,28 @@ class Timers:
         now = self.clock()
         wake = now + MAX_SLEEP_S
         for timer in timers:
-            state = states.get(timer.trigger_id)
-            if not timer.enabled:
-                if state is None or state.status != DISABLED:
-                    await self._record(timer, now, DISABLED)
-                continue
-            if state is None or state.status == DISABLED:
+            policy = self.queue.policy(timer.service, timer.qualifier, timer.function)
+            step = decide(timer, states.get(timer.trigger_id), now, policy.max_age_s)
+            wake = min(wake, step.wake)
+            if step.action == "disable":
+                await self._record(timer, now, DISABLED)
+            elif step.action == "arm":
                 await self._record(timer, now, ARMED)
-                wake = min(wake, cron.next_fire(timer.schedule, now))
-                continue
-            due = cron.latest_due(timer.schedule, state.last_due, now)
-            last = state.last_due
-            if due is not None:
-                await self._fire(timer, due, now)
-                last = due
-            wake = min(wake, cron.next_fire(timer.schedule, last))
+            elif step.action == "skip":
+                log.warning(
+                    "timer %s/%s/%s: the fire due at %s is older than %ds: skipped",
+                    timer.service,
+                    timer.function,
+                    timer.name,
+                    cron.trigger_time(step.at),
+                    policy.max_age_s,
+                )
+                await self._record(timer, step.at, SKIPPED)
+            elif step.action == "fire":
+                await self._fire(timer, step.at)
         return wake
 
-    async def _fire(self, timer: Timer, due: float, now: float) -> None:
-        max_age = self.queue.policy(timer.service, timer.qualifier, timer.function).max_age_s
-        if now - due > max_age:
-            log.warning(
-                "timer %s/%s/%s: the fire due at %s is older than %ds: skipped",
-                timer.service,
-                timer.function,
-                timer.name,
-                cron.trigger_time(due),
-                max_age,
-            )
-            await self._record(timer, due, SKIPPED)
-            return
+    async def _fire(self, timer: Timer, due: float) -> None:
         request = AsyncRequest(
             service=timer.service,
             qualifier=timer.qualifier,

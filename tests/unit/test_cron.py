@@ -8,7 +8,7 @@ import time
 
 from fcd.store.docs import Doc
 from fcd.triggers import cron
-from fcd.triggers.timer import event, request_id, timers_from
+from fcd.triggers.timer import State, Step, Timer, decide, event, request_id, timers_from
 from fcd.wire.triggers import parse_schedule
 
 
@@ -77,3 +77,29 @@ def test_trigger_time_and_event() -> None:
     assert request_id(timer, 10.0) == request_id(timer, 10.0) != request_id(timer, 12.0)
     disabled = {**body, "triggerConfig": {**config, "enable": False}}
     assert not timers_from([("svc/fn", Doc("t", json.dumps(disabled).encode(), "e"))])[0].enabled
+
+
+def test_restart_decisions() -> None:
+    every2 = parse_schedule("@every 2s")
+    timer = Timer("id", "s", "f", "t", "LATEST", every2, "", True)
+    off = Timer("id", "s", "f", "t", "LATEST", every2, "", False)
+    # New: armed now, first fire one period later.
+    assert decide(timer, None, 100.0, 86400) == Step("arm", 100.0, 102.0)
+    # Running: the due time fires; nothing due waits.
+    assert decide(timer, State(100.0, "armed"), 101.0, 86400) == Step("wait", 100.0, 102.0)
+    assert decide(timer, State(100.0, "armed"), 102.3, 86400) == Step("fire", 102.0, 104.0)
+    # Down from 102 to 150: one fire for the latest time, within the max age...
+    assert decide(timer, State(102.0, "fired"), 150.5, 86400) == Step("fire", 150.0, 152.0)
+    # ... or skipped when older than it.
+    assert decide(timer, State(102.0, "fired"), 150.5, 0.1) == Step("skip", 150.0, 152.0)
+    daily = Timer("id", "s", "f", "t", "LATEST", parse_schedule("0 0 4 * * *"), "", True)
+    last = at("2024-01-01T04:00:00")
+    late = at("2024-01-03T05:00:00")
+    assert decide(daily, State(last, "fired"), late, 3599) == Step(
+        "skip", at("2024-01-03T04:00:00"), at("2024-01-04T04:00:00")
+    )
+    assert decide(daily, State(last, "fired"), late, 3600).action == "fire"
+    # Disabled: recorded once; re-enabled: armed afresh, the disabled time never fires.
+    assert decide(off, State(100.0, "fired"), 200.0, 86400).action == "disable"
+    assert decide(off, State(200.0, "disabled"), 300.0, 86400).action == "wait"
+    assert decide(timer, State(200.0, "disabled"), 300.0, 86400) == Step("arm", 300.0, 302.0)
