@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fcd.config import DEFAULTS
 from fcd.store import code
+from fcd.wire.triggers import HTTP_METHODS
 from tests.daemon import RunningDaemon, start_daemon
 from tests.signed_http import raw_request, sign_headers
 
@@ -33,6 +34,8 @@ pytestmark = pytest.mark.slow
 API = "/2016-08-15"
 SVC = "fz"
 FN = "f"
+# HTTP-trigger functions: one with an anonymous trigger, one whose trigger wants signatures.
+WEB, WEB_SIGNED = "web", "webs"
 FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -54,6 +57,17 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     _call(running, "POST", f"{API}/services", json.dumps({"serviceName": SVC}).encode())
     _call(running, "POST", f"{API}/services/{SVC}/functions", json.dumps(_function(FN)).encode())
     ACCEPTED_CODE.add(hashlib.sha256(_hello_zip()).hexdigest())
+    for name, auth in ((WEB, "anonymous"), (WEB_SIGNED, "function")):
+        web = _function(name, _wsgi_zip())
+        _call(running, "POST", f"{API}/services/{SVC}/functions", json.dumps(web).encode())
+        trigger = {
+            "triggerName": "web",
+            "triggerType": "http",
+            "triggerConfig": {"authType": auth, "methods": list(HTTP_METHODS)},
+        }
+        path = f"{API}/services/{SVC}/functions/{name}/triggers"
+        _call(running, "POST", path, json.dumps(trigger).encode())
+    ACCEPTED_CODE.add(hashlib.sha256(_wsgi_zip()).hexdigest())
     yield running
     try:
         assert running.process is not None
@@ -80,6 +94,21 @@ def _hello_zip() -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
         z.writestr("index.py", "def handler(event, context):\n    return 'hi'\n")
+    return out.getvalue()
+
+
+def _wsgi_zip() -> bytes:
+    """An HTTP-trigger function that answers 200 with what it got, whatever it got."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        info = zipfile.ZipInfo("index.py", date_time=(2020, 1, 1, 0, 0, 0))
+        z.writestr(
+            info,
+            "def handler(environ, start_response):\n"
+            "    body = environ['wsgi.input'].read()\n"
+            "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+            "    return [environ['PATH_INFO'].encode('utf-8', 'replace')[:64], body[:64]]\n",
+        )
     return out.getvalue()
 
 
@@ -233,10 +262,41 @@ _methods = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OP
 
 
 @pytest.mark.timeout(180)
-@settings(FUZZ, max_examples=700)
+@settings(FUZZ, max_examples=500)
 @given(method=_methods, path=_paths())
 def test_random_paths_and_methods(fuzzed: RunningDaemon, method: str, path: str) -> None:
     _call(fuzzed, method, path)
+
+
+@pytest.mark.timeout(180)
+@settings(FUZZ, max_examples=300)
+@given(
+    method=st.sampled_from([*HTTP_METHODS, "PROPFIND"]),
+    target=st.sampled_from(
+        [f"{SVC}/{WEB}", f"{SVC}.LATEST/{WEB}", f"{SVC}/{WEB_SIGNED}", f"{SVC}/{FN}"]
+    ),
+    segments=st.lists(_segment, max_size=4),
+    query=_query,
+    headers=st.dictionaries(
+        st.sampled_from(["x-fc-invocation-type", "x-fc-log-type", "Content-Type", "Cookie", "X-A"]),
+        st.sampled_from(["Async", "Sync", "Tail", "text/plain", "a=b", ""]),
+        max_size=3,
+    ),
+    body=st.binary(max_size=200),
+)
+def test_random_http_trigger_requests(
+    fuzzed: RunningDaemon,
+    method: str,
+    target: str,
+    segments: list[str],
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+) -> None:
+    """Signed or not as the trigger wants (the signature covers the query, spec §2.1)."""
+    path = f"{API}/proxy/{target}/" + "/".join(segments)
+    status, _, _ = _call(fuzzed, method, f"{path}?{query}" if query else path, body, headers)
+    event(f"{target} {status}")
 
 
 # Bodies -----------------------------------------------------------------------------------
@@ -343,7 +403,7 @@ def _bodies(draw: st.DrawFn) -> bytes:
 
 
 @pytest.mark.timeout(180)
-@settings(FUZZ, max_examples=700)
+@settings(FUZZ, max_examples=400)
 @given(route=st.sampled_from(_BODY_ROUTES), body=_bodies())
 def test_random_json_bodies(fuzzed: RunningDaemon, route: tuple[str, str], body: bytes) -> None:
     method, path = route
@@ -387,7 +447,7 @@ def _headers(draw: st.DrawFn) -> dict[str, str]:
 
 
 @pytest.mark.timeout(180)
-@settings(FUZZ, max_examples=500)
+@settings(FUZZ, max_examples=300)
 @given(
     route=st.sampled_from([*_BODY_ROUTES, ("GET", f"/services/{SVC}/functions/{FN}")]),
     headers=_headers(),
