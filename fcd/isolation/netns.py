@@ -91,6 +91,13 @@ class Uplink:
         finally:
             self._free.extend(taken)
 
+    async def detach(self, link: Link) -> None:
+        """Delete a pair the sandbox will not use (its ``eth0`` was left down, unaddressed)."""
+        try:
+            await asyncio.to_thread(_delete_pair, link)
+        except (OSError, NetlinkError) as e:
+            log.warning("cannot delete veth %s: %s", link.host_ifname, e)
+
     def release(self, link: Link) -> None:
         """The sandbox is gone (its namespace took the pair along): reuse the slot."""
         self._free.append(link.index)
@@ -137,3 +144,10 @@ def _add_pair(link: Link, pid: int) -> bool:
         ipr.addr("add", index=index, address=link.host_ip, prefixlen=link.prefix)
         ipr.link("set", index=index, state="up")
     return True
+
+
+def _delete_pair(link: Link) -> None:
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=link.host_ifname)
+        if found:
+            ipr.link("del", index=found[0])

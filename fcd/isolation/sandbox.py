@@ -18,14 +18,14 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from fcd.config import Config
 from fcd.isolation import cgroup
-from fcd.isolation.netns import Uplink
+from fcd.isolation.netns import Link, Uplink
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,7 @@ class Prepared:
     kind: Kind = "generic"
     setup: socket.socket | None = None  # to pid 1 of a sandbox whose runtime is pre-started
     uid: int | None = None  # taken when the runtime starts unprivileged before specialising
+    link: Link | None = None  # a veth pair made ahead, used if the function has internet access
 
 
 @dataclass
@@ -358,6 +359,7 @@ class Isolation:
         self._full = asyncio.Event()
         self._names = itertools.count()
         self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
         if mode == "namespaces":
             self.root_mountpoint.mkdir(parents=True, exist_ok=True)
 
@@ -437,6 +439,8 @@ class Isolation:
         for prepared in pools:
             await self._discard(prepared)
         await self.zygote.close()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.backend is not None:
             with contextlib.suppress(OSError):
                 for base in getattr(self.backend, "bases", {}).values():
@@ -503,6 +507,12 @@ class Isolation:
         prepared = Prepared(Watched(pid), ours, out_r, err_r, group, kind, setup_ours, uid)
         try:
             await self._await_prepared(prepared)
+            if self.isolated and background:
+                # Most functions have internet access: pay for the veth pair ahead too.
+                try:
+                    prepared.link = await self.uplink.attach(pid)
+                except OSError as e:
+                    log.warning("no veth pair for a pre-made sandbox: %s", e)
         except BaseException:
             await self._discard(prepared)
             raise
@@ -557,6 +567,9 @@ class Isolation:
             sandbox.on_destroy.append(lambda: self._free_uids.append(uid))
         if prepared.setup is not None:
             sandbox.on_destroy.append(prepared.setup.close)
+        link = prepared.link
+        if link is not None:
+            sandbox.on_destroy.append(lambda: self.uplink.release(link))
         return sandbox
 
     async def spawn(
@@ -597,8 +610,10 @@ class Isolation:
         try:
             uplink = None
             if spec.internet and self.isolated:
-                link = await self.uplink.attach(prepared.process.pid)
-                sandbox.on_destroy.append(lambda: self.uplink.release(link))
+                link = prepared.link
+                if link is None:
+                    link = prepared.link = await self.uplink.attach(prepared.process.pid)
+                    sandbox.on_destroy.append(lambda: self.uplink.release(link))
                 uplink = {"ip": link.sandbox_ip, "prefix": link.prefix, "gateway": link.host_ip}
             if prepared.group is not None:
                 prepared.group.set_limits(cgroup.Limits(spec.memory_mb, spec.pids_max))
@@ -634,10 +649,20 @@ class Isolation:
                     raise ConnectionResetError("the sandbox exited while being specialised")
                 sandbox.ready_at = time.monotonic()
                 prepared.setup.close()
+            if uplink is None and prepared.link is not None:
+                # Unused pair: eth0 stays down and unaddressed, and the function cannot change
+                # that (no CAP_NET_ADMIN); deleting it costs an RCU wait, so it happens here,
+                # off the request's path.
+                self._background(self.uplink.detach(prepared.link))
         except BaseException:
             await sandbox.destroy()
             raise
         return sandbox
+
+    def _background(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def __repr__(self) -> str:
         return (

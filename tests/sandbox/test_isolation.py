@@ -216,6 +216,19 @@ async def test_pool_of_pre_made_sandboxes(tmp_path: Path) -> None:
             instance = await start({"index.py": "def handler(e, c):\n    return 'pooled'\n"})
             assert instance.cold_start.pool_hit
             assert (await invoke(instance)).body == b"pooled"
+            # pre-made sandboxes carry a veth pair: used with internet access, else left
+            # down without an address or route (and deleted in the background)
+            offline = await start(PROBE, internet_access=False)
+            online = await start(PROBE, internet_access=True)
+            assert offline.cold_start.pool_hit
+            assert online.cold_start.pool_hit
+            assert await probe(online, what="ifaces") == ["eth0", "lo"]
+            routes = (await probe(offline, what="read", path="/proc/net/route"))[1]
+            assert routes.splitlines()[1:] == []
+            status, addresses = await probe(offline, what="read", path="/proc/net/fib_trie")
+            assert status == "ok"
+            assert "127.0.0.1" in addresses
+            assert "10.200." not in addresses
             async with asyncio.timeout(10):
                 await isolation.filled()
             # node is pre-started only once a node function has run here
