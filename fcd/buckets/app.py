@@ -210,6 +210,8 @@ class BucketFront:
             return
         bucket = self.store.bucket(r.bucket)
         check_key(r.key)
+        if set(query) & _OBJECT_SUBRESOURCES:
+            raise _not_implemented(r)
         if method == "PUT" and "uploadId" in query:
             await self._upload_part(bucket, r, receive, send)
         elif method == "PUT" and "x-amz-copy-source" in r.headers:
@@ -264,7 +266,7 @@ class BucketFront:
             await _respond(send, 204, b"", None, request_id=r.request_id)
         elif method == "GET" and "location" in query:
             await _respond(send, 200, s3xml.location(self.region), _XML, request_id=r.request_id)
-        elif method == "GET" and not set(query) - _LIST_PARAMS:
+        elif method == "GET" and not set(query) & _SUBRESOURCES:
             await _respond(send, 200, self._list(bucket, query), _XML, request_id=r.request_id)
         elif method == "POST" and "delete" in query:
             await self._delete_many(bucket, r, receive, send)
@@ -540,18 +542,39 @@ class BucketFront:
         await self.fire([self._event(bucket, r, info, name)])
 
 
-_LIST_PARAMS = frozenset(
+# Bucket subresources fcd does not serve: a GET with one of these is not a listing. (Other
+# query parameters on a bucket GET, such as MinIO's ``metadata=true``, are listing options.)
+_SUBRESOURCES = frozenset(
     {
-        "list-type",
-        "prefix",
-        "delimiter",
-        "max-keys",
-        "continuation-token",
-        "start-after",
-        "encoding-type",
-        "fetch-owner",
-        "marker",
+        "accelerate",
+        "acl",
+        "analytics",
+        "cors",
+        "encryption",
+        "intelligent-tiering",
+        "inventory",
+        "lifecycle",
+        "logging",
+        "metrics",
+        "notification",
+        "object-lock",
+        "ownershipControls",
+        "policy",
+        "policyStatus",
+        "publicAccessBlock",
+        "replication",
+        "requestPayment",
+        "tagging",
+        "uploads",
+        "versioning",
+        "versions",
+        "website",
     }
+)
+
+
+_OBJECT_SUBRESOURCES = frozenset(
+    {"acl", "attributes", "legal-hold", "restore", "retention", "select", "tagging", "torrent"}
 )
 
 

@@ -336,3 +336,15 @@ def test_copy_object_keeps_or_replaces_metadata(s3: object, bucket: str, unique:
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.copy_object(Bucket=bucket, Key="x", CopySource=f"{bucket}/missing")  # type: ignore[attr-defined]
     assert error_code(e.value) == "NoSuchKey"
+
+
+def test_unsupported_operations_are_not_implemented(s3: object, bucket: str) -> None:
+    for call in (
+        lambda: s3.get_bucket_versioning(Bucket=bucket),  # type: ignore[attr-defined]
+        lambda: s3.list_multipart_uploads(Bucket=bucket),  # type: ignore[attr-defined]
+        lambda: s3.get_object_tagging(Bucket=bucket, Key="k"),  # type: ignore[attr-defined]
+    ):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert error_code(e.value) == "NotImplemented"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
