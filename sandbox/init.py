@@ -3,8 +3,8 @@
 Stdlib only and independent of fcd (Python 3.11 has no os.unshare/setns). ``sandbox/zygote.py``
 uses these in the processes it forks:
 
-    init (host pid ns, in the sandbox's cgroup; exits with the runtime's status)
-      └─ pid 1 of a new pid namespace: builds the root, reaps orphans
+    zygote
+      └─ pid 1 of a new pid namespace, in the sandbox's cgroup: builds the root, reaps orphans
            └─ runtime: uid/gid from the daemon's pool, no_new_privs
 
 The root is a small tmpfs with read-only binds of the host's system directories, a minimal
@@ -341,7 +341,7 @@ def drop_privileges(uid: int, gid: int) -> None:
 
 
 def join_cgroup(procs_files: list[str]) -> None:
-    pid = str(os.getpid())
+    pid = "0"  # the writer itself, whatever pid namespace it is in
     for path in procs_files:
         with open(path, "w") as f:
             f.write(pid)

@@ -6,13 +6,15 @@ and the standard modules handlers commonly use, then serves fork requests on a S
 socket: a JSON description plus three descriptors (the sandbox's control socket and the write
 ends of its stdout/stderr pipes) in SCM_RIGHTS. It answers with the child's pid.
 
-A child (the sandbox's "init") builds the generic part of a sandbox at once: it joins its cgroup,
-unshares mount/pid/ipc/uts/net namespaces, forks pid 1 of the new pid namespace, which builds the
-root without the function's files, brings loopback up, and then waits on the control socket for
-a ``specialise`` frame (so pools of these can be made ahead of requests). Specialising binds the
-code, layers and mounts, pivots into the root, forks the runtime process, which drops to its uid
-with no_new_privs and runs the python runtime or the custom agent in-process (both already
-imported), or execs another runtime (node).
+A child is forked straight into a new pid namespace as its pid 1 (the zygote unshares the pid
+namespace for it and setns()es back). It joins its cgroup, unshares mount/ipc/uts/net
+namespaces, builds the root without the function's files, brings loopback up and forks the
+runtime process, which says ``prepared`` and waits on the control socket for a ``specialise``
+frame; so pools of these can be made ahead of requests. Specialising binds the code, layers
+and mounts, pivots into the root (pid 1 then detaches the host's tree), drops to the sandbox's
+uid with no_new_privs and runs the python runtime or the custom agent in-process (both already
+imported), or execs another runtime. Node is started before specialising instead (see
+:func:`prestart`).
 
 With isolation "none" the child only starts a new session and, when specialised, runs the
 runtime in its code directory.
@@ -104,7 +106,9 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
     init = sys.modules["_fcd_init"]
     control_fd, out_fd, err_fd = fds[:3]
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    die_with_parent(zygote)
+    isolated = desc.get("mode") == "namespaces"
+    # Isolated, this process is already pid 1 of its own pid namespace: see fork_sandbox.
+    die_with_parent(0 if isolated else zygote)
     os.setsid()
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
@@ -113,21 +117,15 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    isolated = desc.get("mode") == "namespaces"
     if isolated:
         if desc.get("background"):
             os.nice(PREPARE_NICENESS)  # pre-making yields the CPU to instances being started
         try:
             init.join_cgroup([str(p) for p in desc.get("cgroup_procs", [])])  # type: ignore[attr-defined]
-            flags = init.CLONE_NEWNS | init.CLONE_NEWPID | init.CLONE_NEWIPC | init.CLONE_NEWUTS  # type: ignore[attr-defined]
+            flags = init.CLONE_NEWNS | init.CLONE_NEWIPC | init.CLONE_NEWUTS  # type: ignore[attr-defined]
             init.unshare(flags | init.CLONE_NEWNET)  # type: ignore[attr-defined]
         except Exception as e:
             _fail(str(e))
-        reaper = os.fork()
-        if reaper:
-            os.close(control_fd)
-            os._exit(init._wait_for(reaper, reap_all=False))  # type: ignore[attr-defined]
-        die_with_parent(0)  # pid 1 of the new namespace: its parent is outside
         try:
             init.prepare_root(desc)  # type: ignore[attr-defined]
             init.loopback_up()  # type: ignore[attr-defined]
@@ -248,6 +246,23 @@ def run_runtime(spec: dict[str, object], control: socket.socket) -> None:
     os._exit(0)
 
 
+def fork_sandbox(isolated: bool, own_pid_ns: int) -> int:
+    """Fork; isolated, the child is pid 1 of a new pid namespace (no intermediate process).
+
+    unshare(CLONE_NEWPID) only moves the caller's future children, so the zygote unshares,
+    forks, and setns()es back to its own namespace for the next fork.
+    """
+    if not isolated:
+        return os.fork()
+    init = sys.modules["_fcd_init"]
+    init.unshare(init.CLONE_NEWPID)  # type: ignore[attr-defined]
+    try:
+        return os.fork()
+    finally:
+        if os.getpid() != 1:  # the zygote, not the child
+            init._check(init._libc.setns(own_pid_ns, init.CLONE_NEWPID), "setns")  # type: ignore[attr-defined]
+
+
 def main() -> None:
     runtimes = sys.argv[1]
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=int(sys.argv[2]))
@@ -261,6 +276,7 @@ def main() -> None:
             pass
     die_with_parent(int(sys.argv[3]))
     zygote = os.getpid()
+    own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY) if os.geteuid() == 0 else -1
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     gc.freeze()  # keep the preloaded heap shared with children (no copy-on-write by the GC)
     while True:
@@ -271,7 +287,7 @@ def main() -> None:
         if not message:
             return
         desc = json.loads(message)
-        pid = os.fork()
+        pid = fork_sandbox(desc.get("mode") == "namespaces", own_pid_ns)
         if pid == 0:
             sock.close()
             try:
