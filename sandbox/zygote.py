@@ -284,6 +284,8 @@ def main() -> None:
             message, fds, _, _ = socket.recv_fds(sock, 1 << 20, 4)
         except InterruptedError:
             continue
+        except ConnectionError:  # the daemon closed its end: done
+            return
         if not message:
             return
         desc = json.loads(message)

@@ -217,6 +217,9 @@ class Sandbox:
         self.peak_memory_mb()
         self._destroyed = True
         try:
+            # The watched process first: pid 1 of the sandbox takes its namespace along, even
+            # if it had not joined its cgroup yet.
+            self.process.signal(signal.SIGKILL)
             if self.group is not None:
                 self.group.kill_all()
             elif not self.process.exited:
