@@ -30,6 +30,7 @@ import msgspec
 
 from fcd import errors, signature
 from fcd.config import Limits
+from fcd.invocations import http_envelope
 from fcd.invocations.invoker import Invoker
 from fcd.invocations.queue import AsyncQueue, AsyncRequest
 from fcd.model import HttpRequestInfo
@@ -312,22 +313,6 @@ class HttpTriggerServer:
         asynchronous = lower.get("x-fc-invocation-type", "").lower() == "async"
         limit = self.limits.async_payload if asynchronous else self.limits.sync_payload
         body = await read_body(receive, lower, limit)
-        if asynchronous:
-            if self.queue is None:
-                raise errors.InvalidArgument("asynchronous invocation is not available")
-            # The function gets the body as an event: the queue keeps no HTTP request info.
-            await self.queue.submit(
-                AsyncRequest(
-                    target.service,
-                    target.qualifier or LATEST,
-                    target.function,
-                    body,
-                    request_id,
-                    source=f"http:{trigger.name}",
-                )
-            )
-            await send_plain(send, 202, b"", [(b"x-fc-request-id", request_id.encode())])
-            return
         uri = raw_path.decode("latin-1")
         if query_string:
             uri += "?" + query_string.decode("latin-1")
@@ -341,6 +326,22 @@ class HttpTriggerServer:
             queries=query,
             headers=function_headers(raw_headers),
         )
+        if asynchronous:
+            if self.queue is None:
+                raise errors.InvalidArgument("asynchronous invocation is not available")
+            # Queued whole: when it runs, the function sees this request as if it were sync.
+            await self.queue.submit(
+                AsyncRequest(
+                    target.service,
+                    target.qualifier or LATEST,
+                    target.function,
+                    http_envelope.wrap(info, body),
+                    request_id,
+                    source=f"{http_envelope.SOURCE_PREFIX}{trigger.name}",
+                )
+            )
+            await send_plain(send, 202, b"", [(b"x-fc-request-id", request_id.encode())])
+            return
         done = await self.invoker.invoke(
             target.service,
             target.qualifier,

@@ -44,7 +44,7 @@ import msgspec
 
 from fcd import errors
 from fcd.config import Config
-from fcd.invocations import destinations
+from fcd.invocations import destinations, http_envelope
 from fcd.invocations.catalog import LATEST, Catalog
 from fcd.invocations.invoker import Invocation, Invoker
 from fcd.store import Store, docs
@@ -177,6 +177,7 @@ class Row:
     payload: bytes
     retried: int
     enqueued_at: float
+    source: str = "api"
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -184,7 +185,8 @@ class Row:
 
 
 _COLUMNS = (
-    "seq, request_id, invocation_id, service, qualifier, function, payload, attempts, enqueued_at"
+    "seq, request_id, invocation_id, service, qualifier, function, payload, attempts, enqueued_at,"
+    " source"
 )
 
 
@@ -199,6 +201,7 @@ def _row(r: sqlite3.Row) -> Row:
         bytes(r["payload"]),
         r["attempts"],
         r["enqueued_at"],
+        r["source"],
     )
 
 
@@ -461,8 +464,15 @@ class AsyncQueue:
         if accepted is not None:
             log.debug("async %s: accept → start %.1f ms", row.request_id, (now - accepted) * 1e3)
         try:
+            # An HTTP-trigger request runs with its method, path, query and headers.
+            payload, http = http_envelope.unwrap(row.source, row.payload)
             done = await self.invoker.invoke(
-                row.service, row.qualifier, row.function, row.payload, request_id=row.request_id
+                row.service,
+                row.qualifier,
+                row.function,
+                payload,
+                request_id=row.request_id,
+                http=http,
             )
             if row.seq not in await asyncio.shield(claim):
                 return  # stopped before it was claimed: nothing is recorded

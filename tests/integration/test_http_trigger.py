@@ -21,7 +21,7 @@ import requests
 
 from fcd import signature
 from tests.daemon import ACCESS_KEY_ID, ACCESS_KEY_SECRET, RunningDaemon
-from tests.signed_http import sign_headers
+from tests.signed_http import fc_request, sign_headers
 
 METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"]
 
@@ -437,16 +437,38 @@ def test_nodejs_req_resp_handler(
     assert raw.content == binary
 
 
-def test_async_http_request_is_accepted(daemon: RunningDaemon, service: str, wsgi: str) -> None:
+def test_async_http_request_runs_later_with_the_whole_request(
+    client: fc2.Client, daemon: RunningDaemon, service: str, wsgi: str
+) -> None:
+    client.put_function_async_invoke_config(service, "LATEST", wsgi, {"statefulInvocation": True})
     response = requests.post(
-        daemon.endpoint + proxy(service, wsgi, "/raw"),
-        data=b"later",
-        headers={"X-Fc-Invocation-Type": "Async"},
+        daemon.endpoint + proxy(service, wsgi, "/later"),
+        params={"k": "v"},
+        data=b"later body",
+        headers={"X-Fc-Invocation-Type": "Async", "X-Later": "yes"},
         timeout=30,
     )
-    assert response.status_code == 202
+    assert response.status_code == 202, response.text
     assert response.content == b""
-    assert len(response.headers["x-fc-request-id"]) == 36
+    request_id = response.headers["x-fc-request-id"]
+    path = (
+        f"/2016-08-15/services/{service}/functions/{wsgi}/stateful-async-invocations/{request_id}"
+    )
+    deadline = time.monotonic() + 20
+    record: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        record = fc_request(daemon.endpoint, "GET", path).json()
+        if record.get("status") == "Succeeded":
+            break
+        time.sleep(0.2)
+    assert record.get("status") == "Succeeded", record
+    # The function saw the HTTP request, not just its body.
+    seen = json.loads(str(record["returnPayload"]))
+    assert seen["method"] == "POST"
+    assert seen["path"] == "/later"
+    assert seen["query"] == "k=v"
+    assert seen["body"] == "later body"
+    assert seen["headers"]["HTTP_X_LATER"] == "yes"
     too_big = requests.post(
         daemon.endpoint + proxy(service, wsgi, "/raw"),
         data=b"x" * (128 * 1024 + 1),

@@ -20,6 +20,8 @@ from fcd.gateway.http_trigger import (
     response_headers,
     verify_domain_request,
 )
+from fcd.invocations import http_envelope
+from fcd.model import HttpRequestInfo
 from fcd.wire.custom_domains import PathConfig
 
 NOW = 1_700_000_000.0
@@ -144,3 +146,21 @@ def test_http_listen_config() -> None:
     assert load(None, {"FCD_HTTPS_LISTEN": "[::1]:8443"}).https_listen == "[::1]:8443"
     with pytest.raises(ConfigError, match="https_listen"):
         load(None, {"FCD_HTTPS_LISTEN": "host:99999"})
+
+
+def test_http_envelope_round_trip() -> None:
+    info = HttpRequestInfo(
+        method="PUT",
+        path="/p",
+        request_uri="/2016-08-15/proxy/s/f/p?a=1",
+        client_ip="10.0.0.1",
+        host="h",
+        queries={"a": ["1", "2"]},
+        headers={"x": ["y"]},
+    )
+    body = bytes(range(256))
+    payload = http_envelope.wrap(info, body)
+    assert http_envelope.unwrap("http:web", payload) == (body, info)
+    # Other sources keep their payload as it is, even one that looks wrapped.
+    assert http_envelope.unwrap("api", payload) == (payload, None)
+    assert http_envelope.unwrap("http:web", b"plain") == (b"plain", None)
