@@ -149,7 +149,7 @@ class InstanceManager:
         if isinstance(decision, Rejected) and decision.reason == "host" and self._evict_one(pool):
             decision = pool.acquire()
         if isinstance(decision, Rejected):
-            log.info("429 for %r: %s", pool, decision.message)
+            log.debug("429 for %r: %s", pool, decision.message)
             raise errors.ResourceExhausted(decision.message)
         return decision
 
