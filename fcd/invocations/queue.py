@@ -257,7 +257,6 @@ class AsyncQueue:
     _in_flight: dict[tuple[str, str, str], int] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
-    _accepted_at: dict[str, float] = field(default_factory=dict)
     # Functions found full (or with max instances 0): left out of fetches until a slot frees.
     _blocked: set[tuple[str, str, str]] = field(default_factory=set)
     # Functions that may have queued rows; due rows are fetched per function.
@@ -300,7 +299,6 @@ class AsyncQueue:
 
         await self.store.write(tx, notify=False)
         for request, _ in ready:
-            self._accepted_at[request.request_id] = now
             self._pending.add((request.service, request.qualifier, request.function))
         self._wake.set()
         return [request.request_id for request, _ in ready]
@@ -460,9 +458,6 @@ class AsyncQueue:
             if row.seq in await asyncio.shield(claim):
                 await self._finish(row, policy, EXPIRED, None, "EventAgeExceeded", now)
             return
-        accepted = self._accepted_at.pop(row.request_id, None)
-        if accepted is not None:
-            log.debug("async %s: accept → start %.1f ms", row.request_id, (now - accepted) * 1e3)
         try:
             # An HTTP-trigger request runs with its method, path, query and headers.
             payload, http = http_envelope.unwrap(row.source, row.payload)
