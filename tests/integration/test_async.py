@@ -368,3 +368,27 @@ def test_stateful_flow_back_pressure_list_get_stop(
         daemon, "GET", f"/services/{service}/functions/work/stateful-async-invocations?status=Nope"
     )
     assert (bad[0], bad[1]["ErrorCode"]) == (400, "InvalidArgument")
+
+
+def test_instance_taken_by_sync_invokes_is_back_pressure_not_a_retry(
+    client: fc2.Client, daemon: RunningDaemon, service: str
+) -> None:
+    """The queue counts only its own invocations; a slot held by a sync invoke makes the
+    manager answer 429, which requeues the invocation without using a retry attempt."""
+    client.put_on_demand_config(service, "LATEST", "work", 1)
+    stateful(client, service, "work", maxAsyncRetryAttempts=0)
+    holder = threading.Thread(target=raw_invoke, args=(daemon, service, "work", b"sleep:2"))
+    holder.start()
+    try:
+        time.sleep(0.5)  # the sync invoke holds the only instance
+        rid = client.invoke_function(service, "work", payload="queued", headers=ASYNC).headers[
+            "x-fc-request-id"
+        ]
+        time.sleep(0.5)
+        assert record(daemon, service, "work", rid)["status"] in ("Enqueued", "Running")
+    finally:
+        holder.join()
+    done = finished(daemon, service, "work", rid)
+    assert done["status"] == "Succeeded", done
+    assert done["alreadyRetriedTimes"] == 0
+    assert done["returnPayload"] == "echo:queued"
