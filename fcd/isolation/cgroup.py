@@ -58,7 +58,7 @@ class Cgroup(Protocol):
     def set_limits(self, limits: Limits) -> None: ...
     def pids(self) -> list[int]: ...
     def first_pids(self) -> list[int]: ...
-    def peak_memory_bytes(self) -> int: ...
+    def peak_memory_file(self) -> Path: ...
     def oom_kills(self) -> int: ...
     def kill_all(self) -> None: ...
     def remove(self) -> bool: ...
@@ -177,8 +177,9 @@ class V1Group:
         except OSError:
             return []
 
-    def peak_memory_bytes(self) -> int:
-        return _read_int(self.dirs["memory"] / "memory.max_usage_in_bytes")
+    def peak_memory_file(self) -> Path:
+        """The single-value file of the group's peak usage (kept open and pread by sandboxes)."""
+        return self.dirs["memory"] / "memory.max_usage_in_bytes"
 
     def oom_kills(self) -> int:
         return _keyed(self.dirs["memory"] / "memory.oom_control", "oom_kill")
@@ -263,9 +264,9 @@ class V2Group:
     def first_pids(self) -> list[int]:
         return self.pids()
 
-    def peak_memory_bytes(self) -> int:
+    def peak_memory_file(self) -> Path:
         peak = self.path / "memory.peak"
-        return _read_int(peak if peak.exists() else self.path / "memory.current")
+        return peak if peak.exists() else self.path / "memory.current"
 
     def oom_kills(self) -> int:
         return _keyed(self.path / "memory.events", "oom_kill")

@@ -160,6 +160,7 @@ class Sandbox:
     _destroyed: bool = False
     _peak_mb: float = 0.0
     _streams_open: bool = False
+    _peak_fd: int = -1
 
     @property
     def pid(self) -> int:
@@ -180,22 +181,23 @@ class Sandbox:
     def peak_memory_mb(self) -> float:
         """The cgroup's peak, or the runtime process's peak RSS without a cgroup.
 
-        The last value read is kept, so it survives the process and the cgroup.
+        Read on every invocation, so the file is opened once and read with ``pread`` (1.5 µs
+        against ~40 µs to open and read it by path). The last value read is kept, so it
+        survives the process and the cgroup.
         """
         if self._destroyed:
             return self._peak_mb
-        if self.group is not None:
-            peak = self.group.peak_memory_bytes() / (1024 * 1024)
-        else:
-            peak = 0.0
+        if self._peak_fd < 0:
+            path = self.group.peak_memory_file() if self.group is not None else None
             try:
-                with open(f"/proc/{self.process.pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmHWM:"):
-                            peak = int(line.split()[1]) / 1024
+                self._peak_fd = os.open(path or f"/proc/{self.pid}/status", os.O_RDONLY)
             except OSError:
-                pass
-        self._peak_mb = max(self._peak_mb, peak)
+                return self._peak_mb
+        try:
+            data = os.pread(self._peak_fd, 4096, 0)
+        except OSError:  # the process is gone
+            return self._peak_mb
+        self._peak_mb = max(self._peak_mb, _peak_mb(data, self.group is not None))
         return self._peak_mb
 
     def oom_killed(self) -> bool:
@@ -238,6 +240,9 @@ class Sandbox:
                     log.warning("cgroup %s still busy after kill", self.group.name)
         finally:
             self.control.close()
+            if self._peak_fd >= 0:
+                os.close(self._peak_fd)
+                self._peak_fd = -1
             if not self._streams_open:
                 for fd in (self.stdout_fd, self.stderr_fd):
                     with contextlib.suppress(OSError):
@@ -248,6 +253,19 @@ class Sandbox:
     def __repr__(self) -> str:
         state = "exited" if self.process.exited else "running"
         return f"<Sandbox {self.name} pid={self.pid} uid={self.uid} {state}>"
+
+
+def _peak_mb(data: bytes, single_value: bool) -> float:
+    """MiB from a cgroup peak file's bytes, or from the ``VmHWM`` line of /proc/<pid>/status."""
+    try:
+        if single_value:
+            return int(data.split()[0]) / (1024 * 1024)
+        start = data.find(b"VmHWM:")
+        if start < 0:
+            return 0.0
+        return int(data[start + 6 : data.index(b"kB", start)]) / 1024
+    except (ValueError, IndexError):
+        return 0.0
 
 
 def _factory(protocol: asyncio.StreamReaderProtocol) -> Callable[[], asyncio.Protocol]:
