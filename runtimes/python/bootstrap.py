@@ -18,11 +18,13 @@ import io
 import json
 import logging
 import os
+import queue
 import socket
 import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 _PREFIX = struct.Struct(">II")
 _local = threading.local()
@@ -39,9 +41,16 @@ class Channel:
         self._lock = threading.Lock()
 
     def send(self, header: dict[str, object], payload: bytes = b"") -> None:
-        data = json.dumps(header, separators=(",", ":")).encode()
+        self.send_frames([(header, payload)])
+
+    def send_frames(self, frames: list[tuple[dict[str, object], bytes]]) -> None:
+        """Several frames in one system call (a request's last log line with its result)."""
+        parts: list[bytes] = []
+        for header, payload in frames:
+            data = json.dumps(header, separators=(",", ":")).encode()
+            parts += (_PREFIX.pack(len(data), len(payload)), data, payload)
         with self._lock:
-            self._sock.sendall(_PREFIX.pack(len(data), len(payload)) + data + payload)
+            self._sock.sendall(b"".join(parts))
 
     def receive(self) -> tuple[dict[str, object], bytes] | None:
         prefix = self._in.read(_PREFIX.size)
@@ -84,15 +93,20 @@ class LogStream(io.TextIOBase):
         return len(text)
 
     def flush(self, request_id: str | None = None) -> None:
+        for frame in self.take(request_id):
+            self._channel.send(*frame)
+
+    def take(self, request_id: str | None = None) -> list[tuple[dict[str, object], bytes]]:
+        """The unfinished lines (of one request) as log frames, for the caller to send."""
         with self._lock:
             if request_id is None:
                 pending = list(self._partial.items())
                 self._partial.clear()
+            elif request_id in self._partial:
+                pending = [(request_id, self._partial.pop(request_id))]
             else:
-                pending = [(request_id, self._partial.pop(request_id, ""))]
-        for rid, text in pending:
-            if text:
-                self._channel.send({"t": "log", "id": rid}, text.encode("utf-8", "replace"))
+                return []
+        return [({"t": "log", "id": rid}, text.encode("utf-8", "replace")) for rid, text in pending]
 
 
 class _RequestIdFilter(logging.Filter):
@@ -231,6 +245,41 @@ def marshal(value: object) -> bytes:
         return str(value).encode()
 
 
+class Workers:
+    """Threads for concurrent requests, reused: starting a thread per request costs more than
+    a hello handler. One is started whenever the requests in flight outnumber the threads, so
+    no request waits for another (the daemon sends at most ``concurrency`` at once)."""
+
+    def __init__(self, run: Callable[[dict[str, object], bytes], None]) -> None:
+        self._run = run
+        self._queue: queue.SimpleQueue[tuple[dict[str, object], bytes]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._threads = 0
+
+    def submit(self, msg: dict[str, object], payload: bytes) -> None:
+        with self._lock:
+            self._busy += 1
+            start = self._busy > self._threads
+            self._threads += start
+        self._queue.put((msg, payload))
+        if start:
+            threading.Thread(target=self._work, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            msg, payload = self._queue.get()
+            try:
+                self._run(msg, payload)
+            except BaseException:  # as a thread of its own would: reported, and it goes on
+                threading.excepthook(
+                    threading.ExceptHookArgs([*sys.exc_info(), threading.current_thread()])
+                )
+            finally:
+                with self._lock:
+                    self._busy -= 1
+
+
 class Runtime:
     """One instance's runtime: loads the handler once, then serves frames until ``exit``/EOF."""
 
@@ -339,10 +388,15 @@ class Runtime:
                 pass
         finally:
             _local.request_id = ""
-        self.stdout.flush(rid)
-        self.stderr.flush(rid)
-        self.channel.send({"t": "log", "id": rid}, end.encode())
-        self.channel.send(header, body)
+        # One send for the rest: the daemon wakes once for the end of the request.
+        self.channel.send_frames(
+            [
+                *self.stdout.take(rid),
+                *self.stderr.take(rid),
+                ({"t": "log", "id": rid}, end.encode()),
+                (header, body),
+            ]
+        )
 
     def _hook(self, spec: str) -> object:
         if not spec:
@@ -409,7 +463,7 @@ class Runtime:
         sys.stdout = self.stdout
         sys.stderr = self.stderr
         configure_logging()
-        threads: list[threading.Thread] = []
+        workers = Workers(self.run)
         concurrency = 1
         while True:
             frame = self.channel.receive()
@@ -425,10 +479,7 @@ class Runtime:
             elif concurrency <= 1:
                 self.run(msg, payload)
             else:
-                thread = threading.Thread(target=self.run, args=(msg, payload), daemon=True)
-                thread.start()
-                threads = [t for t in threads if t.is_alive()]
-                threads.append(thread)
+                workers.submit(msg, payload)
         self.stdout.flush()
         self.stderr.flush()
 
