@@ -261,6 +261,8 @@ class AsyncQueue:
     _blocked: set[tuple[str, str, str]] = field(default_factory=set)
     # Functions that may have queued rows; due rows are fetched per function.
     _pending: set[tuple[str, str, str]] = field(default_factory=set)
+    # The earliest due time of a queued row not yet due (a retry's backoff), as last fetched.
+    _next_due: float = float("inf")
 
     def __repr__(self) -> str:
         return f"<AsyncQueue running={len(self._tasks)}>"
@@ -362,8 +364,9 @@ class AsyncQueue:
                     await self.store.write(_pruner(now - KEEP_FINISHED_S), notify=False)
                 if started:
                     continue
+                pause = min(IDLE_POLL_S, max(0.0, self._next_due - self.wall()))
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(IDLE_POLL_S):
+                    async with asyncio.timeout(pause):
                         await self._wake.wait()
         finally:
             for task in list(self._tasks):
@@ -395,7 +398,9 @@ class AsyncQueue:
         if not keys:
             return 0
         now = self.wall()
-        rows, drained = self.store.read(lambda conn: _due(conn, now, min(room, FETCH_BATCH), keys))
+        rows, drained, self._next_due = self.store.read(
+            lambda conn: _due(conn, now, min(room, FETCH_BATCH), keys)
+        )
         self._pending.difference_update(drained)
         blocked = len(self._blocked)
         chosen: list[Row] = []
@@ -596,11 +601,12 @@ def _queued_functions(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
 
 def _due(
     conn: sqlite3.Connection, now: float, limit: int, keys: list[tuple[str, str, str]]
-) -> tuple[list[Row], list[tuple[str, str, str]]]:
-    """Due rows of these functions, oldest first, at most ``limit`` in all; and the functions
-    with no queued row left (due or not)."""
+) -> tuple[list[Row], list[tuple[str, str, str]], float]:
+    """Due rows of these functions, oldest first, at most ``limit`` in all; the functions with
+    no queued row left (due or not); and the earliest due time among the others' rows."""
     rows: list[Row] = []
     drained: list[tuple[str, str, str]] = []
+    next_due = float("inf")
     for key in keys:
         if len(rows) >= limit:
             break
@@ -612,14 +618,16 @@ def _due(
         ).fetchall()
         rows += [_row(r) for r in found]
         if not found:
-            left = conn.execute(
-                "SELECT 1 FROM async_invocations WHERE service = ? AND qualifier = ?"
-                " AND function = ? AND status = 'Enqueued' LIMIT 1",
+            (due,) = conn.execute(
+                "SELECT min(due_at) FROM async_invocations WHERE service = ? AND qualifier = ?"
+                " AND function = ? AND status = 'Enqueued'",
                 key,
             ).fetchone()
-            if left is None:
+            if due is None:
                 drained.append(key)
-    return rows, drained
+            else:
+                next_due = min(next_due, due)
+    return rows, drained, next_due
 
 
 def _claimer(seqs: list[int], now: float) -> Callable[[sqlite3.Connection], set[int]]:
