@@ -40,6 +40,9 @@ LOAD_TIMEOUT_S = 60.0
 # FC gives custom runtimes 120 s to listen on CAPort (spec §7.5).
 CUSTOM_START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 1.0
+# Payloads up to this size are copied behind their header (one buffer is the cheapest write);
+# larger ones are written beside it.
+COPY_LIMIT = 64 << 10
 
 OnLog = Callable[[str, bytes], None]
 
@@ -73,14 +76,13 @@ Outcome = tuple[protocol.Result, bytes] | _Exited
 class Instance:
     """A started instance; see the module docstring for the contract."""
 
-    def __init__(
-        self, spec: InstanceSpec, sandbox: Sandbox, writer: asyncio.StreamWriter, on_log: OnLog
-    ) -> None:
+    def __init__(self, spec: InstanceSpec, sandbox: Sandbox, on_log: OnLog) -> None:
         self.id = spec.instance_id
         self.spec = spec
         self.cold_start = ColdStart(0.0, 0.0, 0.0, 0.0)
         self._sandbox = sandbox
-        self._writer = writer
+        self._transport: asyncio.Transport | None = None
+        self._closed: asyncio.Future[None] | None = None
         self._on_log = on_log
         self._pending: dict[str, asyncio.Future[Outcome]] = {}
         self._logs: dict[str, bytearray] = {}
@@ -132,24 +134,22 @@ class Instance:
             sandbox = await isolation.spawn(box_spec, mode, argv, env)
         except OSError as e:
             raise StartFailure("FunctionNotStarted", f"cannot start sandbox: {e}") from e
-        try:
-            reader, writer = await asyncio.open_unix_connection(sock=sandbox.control)
-        except BaseException:
-            await sandbox.destroy()
-            raise
-        instance = cls(spec, sandbox, writer, on_log)
+        instance = cls(spec, sandbox, on_log)
         instance._env = env
         try:
-            await instance._boot(kind, reader, request_id or str(uuid.uuid4()))
+            await instance._boot(kind, request_id or str(uuid.uuid4()))
         except BaseException:
             await asyncio.shield(instance._destroy())
             raise
         return instance
 
-    async def _boot(self, kind: str, reader: asyncio.StreamReader, request_id: str) -> None:
+    async def _boot(self, kind: str, request_id: str) -> None:
         loop = asyncio.get_running_loop()
         self._loaded = loop.create_future()
-        self._spawn_task(self._read_frames(reader))
+        self._closed = loop.create_future()
+        self._transport, _ = await loop.create_unix_connection(
+            lambda: _Channel(self), sock=self._sandbox.control
+        )
         stdout, stderr = await self._sandbox.open_streams()
         self._spawn_task(self._read_output(stdout))
         self._spawn_task(self._read_output(stderr))
@@ -358,9 +358,9 @@ class Instance:
     async def _destroy(self) -> None:
         self._alive = False
         await self._sandbox.destroy()
-        self._writer.close()
-        with contextlib.suppress(ConnectionError):
-            await self._writer.wait_closed()
+        if self._transport is not None and self._closed is not None:
+            self._transport.close()
+            await asyncio.shield(self._closed)
         for future in self._pending.values():
             if not future.done():
                 future.set_result(_EXITED)
@@ -404,9 +404,14 @@ class Instance:
         task.add_done_callback(self._tasks.discard)
 
     def _send(self, message: protocol.ToRuntime, payload: bytes = b"") -> None:
-        if self._writer.is_closing():
+        transport = self._transport
+        if transport is None or transport.is_closing():
             raise ConnectionResetError("the runtime's control socket is closed")
-        self._writer.write(protocol.encode(message, payload))
+        head = protocol.encode_head(message, len(payload))
+        if len(payload) > COPY_LIMIT:
+            transport.writelines((head, payload))  # one writev, the payload not copied
+        else:
+            transport.write(head + payload)
 
     def _log(self, request_id: str, data: bytes) -> None:
         buffer = self._logs.get(request_id)
@@ -419,32 +424,32 @@ class Instance:
         except Exception:
             log.exception("on_log callback failed")
 
-    async def _read_frames(self, reader: asyncio.StreamReader) -> None:
-        try:
-            while True:
-                frame = await protocol.read_frame(reader)
-                if frame is None:
-                    break
-                header, payload = frame
-                match protocol.decode_header(header):
-                    case protocol.Log(id=rid):
-                        self._log(rid, payload)
-                    case protocol.Result(id=rid) as result:
-                        future = self._pending.get(rid)
-                        if future is not None and not future.done():
-                            future.set_result((result, payload))
-                    case protocol.Loaded() as loaded:
-                        if self._loaded is not None and not self._loaded.done():
-                            self._loaded.set_result((loaded, payload))
-        except (protocol.ProtocolError, ConnectionError) as e:
-            log.warning("instance %s: control channel broken: %s", self.id, e)
-        finally:
-            self._alive = False
-            if self._loaded is not None and not self._loaded.done():
-                self._loaded.set_exception(_RuntimeGone())
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_result(_EXITED)
+    def _on_frame(self, header: bytes, payload: bytes) -> None:
+        """A runtime's frame, handled in the transport's callback (no task per frame).
+
+        Raises:
+            protocol.ProtocolError: the header is not one of the runtime's messages.
+        """
+        match protocol.decode_header(header):
+            case protocol.Log(id=rid):
+                self._log(rid, payload)
+            case protocol.Result(id=rid) as result:
+                future = self._pending.get(rid)
+                if future is not None and not future.done():
+                    future.set_result((result, payload))
+            case protocol.Loaded() as loaded:
+                if self._loaded is not None and not self._loaded.done():
+                    self._loaded.set_result((loaded, payload))
+
+    def _channel_closed(self) -> None:
+        self._alive = False
+        if self._loaded is not None and not self._loaded.done():
+            self._loaded.set_exception(_RuntimeGone())
+        for future in self._pending.values():
+            if not future.done():
+                future.set_result(_EXITED)
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
 
     async def _read_output(self, stream: asyncio.StreamReader) -> None:
         """Lines written to the raw fds (child processes): the lone in-flight request owns them."""
@@ -457,6 +462,33 @@ class Instance:
                 return
             owner = next(iter(self._pending)) if len(self._pending) == 1 else ""
             self._log(owner, line)
+
+
+class _Channel(asyncio.Protocol):
+    """The daemon's end of the control socket: frames go to the instance as they arrive."""
+
+    def __init__(self, instance: Instance) -> None:
+        self._instance = instance
+        self._frames = protocol.FrameSplitter()
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            for header, payload in self._frames.feed(data):
+                self._instance._on_frame(header, payload)
+        except protocol.ProtocolError as e:
+            log.warning("instance %s: control channel broken: %s", self._instance.id, e)
+            if self._transport is not None:
+                self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None or self._frames.partial:
+            reason = exc or "the stream ended inside a frame"
+            log.warning("instance %s: control channel broken: %s", self._instance.id, reason)
+        self._instance._channel_closed()
 
 
 class _RuntimeGone(Exception):

@@ -1,4 +1,4 @@
-"""The daemon↔runtime frames: round trips, stream reading, and refusal of broken frames."""
+"""The daemon↔runtime frames: round trips, reading and splitting streams, broken frames refused."""
 
 from __future__ import annotations
 
@@ -57,3 +57,26 @@ async def test_oversized_and_unknown_frames_are_refused() -> None:
         protocol.decode_header(b'{"t":"nonsense"}')
     with pytest.raises(protocol.ProtocolError):
         protocol.decode_header(b"not json")
+
+
+def test_the_splitter_yields_whole_frames_however_the_bytes_arrive() -> None:
+    payload = bytes(range(256)) * 3
+    data = protocol.encode(protocol.Log(id="r1"), b"line\n")
+    data += protocol.encode(protocol.Result(id="r1"), payload)
+    whole = protocol.FrameSplitter().feed(data)
+    assert [protocol.decode_header(h) for h, _ in whole] == [
+        protocol.Log(id="r1"),
+        protocol.Result(id="r1"),
+    ]
+    assert [p for _, p in whole] == [b"line\n", payload]
+    splitter = protocol.FrameSplitter()
+    frames = [frame for i in range(len(data)) for frame in splitter.feed(data[i : i + 1])]
+    assert frames == whole
+    assert not splitter.partial
+    assert splitter.feed(data[:5]) == []
+    assert splitter.partial
+
+
+def test_the_splitter_refuses_oversized_frames() -> None:
+    with pytest.raises(protocol.ProtocolError):
+        protocol.FrameSplitter().feed(protocol.PREFIX.pack(0, protocol.MAX_PAYLOAD + 1))
