@@ -150,9 +150,6 @@ class Instance:
         self._transport, _ = await loop.create_unix_connection(
             lambda: _Channel(self), sock=self._sandbox.control
         )
-        stdout, stderr = await self._sandbox.open_streams()
-        self._spawn_task(self._read_output(stdout))
-        self._spawn_task(self._read_output(stderr))
         spec = self.spec
         load = protocol.Load(
             handler=spec.context.handler,
@@ -166,6 +163,10 @@ class Instance:
             env=self._env if kind == "nodejs" else {},
         )
         self._send(load)
+        # The output pipes are attached while the runtime loads (they buffer until then).
+        stdout, stderr = await self._sandbox.open_streams()
+        self._spawn_task(self._read_output(stdout))
+        self._spawn_task(self._read_output(stderr))
         timeout = CUSTOM_START_TIMEOUT_S if kind == "custom" else LOAD_TIMEOUT_S
         try:
             async with asyncio.timeout(timeout):
