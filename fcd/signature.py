@@ -100,28 +100,32 @@ def verify(
     query: Query,
     secret_for: Callable[[str], str | None],
     now: float,
+    query_signed: bool | None = None,
 ) -> str:
     """Check a request's signature and freshness; return the access key id that signed it.
 
-    ``headers`` have lower-case names; ``query`` is the decoded query string (used only for
-    proxy routes, and for pre-signed URLs that carry ``x-fc-signature``).
+    ``headers`` have lower-case names; ``query`` is the decoded query string, signed (and able to
+    carry a pre-signed URL's ``x-fc-signature``) when ``query_signed``: by default only under
+    ``/proxy``; a custom domain's paths have no such prefix, so its caller passes True.
 
     Raises:
         errors.AccessDenied: no credentials at all, an unparseable ``Authorization``, a ``Date``
             more than 15 minutes from ``now``, or an expired pre-signed URL.
         errors.MissingRequiredHeader: signed by header but no ``Date``.
+        errors.InvalidArgument: a ``Date`` that is not an RFC 1123 date.
         errors.InvalidAccessKeyID: the key id is unknown.
         errors.SignatureNotMatch: the signature is wrong.
     """
     decoded_path = unquote(raw_path)
-    is_proxy = decoded_path.startswith(PROXY_PREFIX)
+    if query_signed is None:
+        query_signed = decoded_path.startswith(PROXY_PREFIX)
     signed_query: dict[str, Sequence[str]] | None = None
     if "authorization" in headers:
         key_id, signature = parse_authorization(headers["authorization"])
         _check_date(headers.get("date"), now)
-        if is_proxy:
+        if query_signed:
             signed_query = dict(query)
-    elif is_proxy and query.get("x-fc-signature"):
+    elif query_signed and query.get("x-fc-signature"):
         key_id = _first(query, "x-fc-access-key-id")
         signature = _first(query, "x-fc-signature")
         expires = _first(query, "x-fc-expires")

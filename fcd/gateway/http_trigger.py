@@ -15,8 +15,6 @@ caches functions: read on a miss, dropped on every notifying store write.
 
 from __future__ import annotations
 
-import email.utils
-import hmac
 import logging
 import sqlite3
 import time
@@ -24,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 import msgspec
 
@@ -398,8 +396,8 @@ def verify_domain_request(
 ) -> None:
     """A custom-domain request, signed over its own path and sorted query (spec §2.4).
 
-    :func:`fcd.signature.verify` adds the query only under ``/proxy``; a custom domain's paths
-    have no such prefix, so the same rules are applied here with the same primitives: an
+    :func:`fcd.signature.verify` signs the query only under ``/proxy`` by default; a custom
+    domain's paths have no such prefix, so the query is signed here explicitly: an
     ``Authorization`` header with a fresh ``Date``, or a pre-signed URL (``x-fc-expires`` in
     place of the date, every query parameter but ``x-fc-signature`` signed).
 
@@ -407,47 +405,15 @@ def verify_domain_request(
         errors.AccessDenied, errors.SignatureNotMatch, errors.InvalidAccessKeyID,
         errors.MissingRequiredHeader, errors.InvalidArgument (a malformed ``Date``)
     """
-    signed = query
-    if "authorization" in headers:
-        key_id, given = signature.parse_authorization(headers["authorization"])
-        _check_date(headers.get("date"), now)
-    elif query.get("x-fc-signature"):
-        key_id = (query.get("x-fc-access-key-id") or [""])[0]
-        given = query["x-fc-signature"][0]
-        expires = (query.get("x-fc-expires") or [""])[0]
-        if not expires.isdigit():
-            raise errors.AccessDenied("the pre-signed URL has no valid x-fc-expires")
-        if now > int(expires):
-            raise errors.AccessDenied(f"the pre-signed URL expired at {expires}")
-        signed = {k: v for k, v in query.items() if k != "x-fc-signature"}
-    else:
-        raise errors.AccessDenied("required HTTP header Authorization was not specified")
-    secret = secret_for(key_id)
-    if secret is None:
-        raise errors.InvalidAccessKeyID(f"invalid access key ID '{key_id}'")
-    for candidate in dict.fromkeys((path, unquote(path))):
-        text = signature.string_to_sign(method, headers, candidate, signed)
-        if hmac.compare_digest(signature.sign(secret, text).encode(), given.encode()):
-            return
-    raise errors.SignatureNotMatch(
-        "The request signature we calculated does not match the signature you provided. "
-        "Check your access key and signing method"
+    signature.verify(
+        method=method,
+        raw_path=path,
+        headers=headers,
+        query=query,
+        secret_for=secret_for,
+        now=now,
+        query_signed=True,
     )
-
-
-def _check_date(date: str | None, now: float) -> None:
-    """Raises: errors.MissingRequiredHeader, errors.InvalidArgument, errors.AccessDenied."""
-    if not date:
-        raise errors.MissingRequiredHeader("required HTTP header Date was not specified")
-    try:
-        when = email.utils.parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError) as e:
-        raise errors.InvalidArgument(f"the Date header '{date}' is not an RFC 1123 date") from e
-    if abs(now - when) > signature.MAX_CLOCK_SKEW_SECONDS:
-        raise errors.AccessDenied(
-            f"the difference between the request time '{date}' and the current time is too large"
-            " (more than 15 minutes)"
-        )
 
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
