@@ -375,14 +375,7 @@ class BucketFront:
             temp.unlink(missing_ok=True)
         bucket.record(info)
         await self._fire(bucket, r, info, "ObjectCreated:PutObject")
-        await _respond(
-            send,
-            200,
-            b"",
-            None,
-            request_id=r.request_id,
-            extra=[(b"etag", s3xml.quoted(md5).encode())],
-        )
+        await _respond_stored(send, r.request_id, md5)
 
     async def _copy(self, bucket: Bucket, r: S3Request, receive: Receive, send: Send) -> None:
         """CopyObject: ``x-amz-copy-source: [/]bucket/key`` (URL-encoded); the metadata is the
@@ -495,14 +488,7 @@ class BucketFront:
             self.store.commit_part(bucket, upload, int(number_text), temp, md5)
         finally:
             temp.unlink(missing_ok=True)
-        await _respond(
-            send,
-            200,
-            b"",
-            None,
-            request_id=r.request_id,
-            extra=[(b"etag", s3xml.quoted(md5).encode())],
-        )
+        await _respond_stored(send, r.request_id, md5)
 
     async def _complete(self, bucket: Bucket, r: S3Request, receive: Receive, send: Send) -> None:
         upload = self.store.upload(bucket, r.query["uploadId"], r.key)
@@ -735,6 +721,13 @@ async def _respond(
     headers.extend(extra or [])
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _respond_stored(send: Send, request_id: str, md5: str) -> None:
+    """200 with an empty body and the stored object's (or part's) quoted MD5 as its ``ETag``."""
+    await _respond(
+        send, 200, b"", None, request_id=request_id, extra=[(b"etag", s3xml.quoted(md5).encode())]
+    )
 
 
 async def _s3_error(send: Send, error: S3Error, request_id: str) -> None:
