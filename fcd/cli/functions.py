@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fcd.cli import args as a
-from fcd.cli.invoke import run_invoke
+from fcd.cli.invoke import add_event_options, run_invoke
 from fcd.cli.output import Listing, Message
 from fcd.client import Client, code_from_path
 
@@ -75,11 +75,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     # The same command as ``fcctl invoke``, under the group where users look for it.
     invoking = a.leaf(actions, "invoke", "invoke a function and print its answer", run_invoke)
     _add_ref(invoking, qualifier=True)
-    event = invoking.add_mutually_exclusive_group()
-    event.add_argument("--event", default=None, metavar="TEXT", help="the event (default: none)")
-    event.add_argument(
-        "--event-file", default=None, metavar="PATH|-", help="read the event from a file or stdin"
-    )
+    add_event_options(invoking)
     invoking.add_argument(
         "--async",
         dest="asynchronous",

@@ -21,11 +21,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     invoke = a.leaf(subparsers, "invoke", "invoke a function (sync, or --async)", run_invoke)
     invoke.add_argument("function", type=a.function_ref, metavar="SERVICE[.QUALIFIER]/FUNCTION")
     invoke.add_argument("--qualifier", default=None, help="a version id or alias (default LATEST)")
-    event = invoke.add_mutually_exclusive_group()
-    event.add_argument("--event", default=None, metavar="TEXT", help="the event (default: none)")
-    event.add_argument(
-        "--event-file", default=None, metavar="PATH|-", help="read the event from a file or stdin"
-    )
+    add_event_options(invoke)
     invoke.add_argument(
         "--async",
         dest="asynchronous",
@@ -34,6 +30,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     invoke.add_argument(
         "--tail", action="store_true", help="print the invocation's log tail to standard error"
+    )
+
+
+def add_event_options(parser: argparse.ArgumentParser) -> None:
+    """``--event`` or ``--event-file``, the options :func:`read_event` reads."""
+    event = parser.add_mutually_exclusive_group()
+    event.add_argument("--event", default=None, metavar="TEXT", help="the event (default: none)")
+    event.add_argument(
+        "--event-file", default=None, metavar="PATH|-", help="read the event from a file or stdin"
     )
 
 
