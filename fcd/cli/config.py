@@ -59,8 +59,8 @@ def profile_name(environ: Mapping[str, str], given: str | None) -> str:
     return given or environ.get("FCCTL_PROFILE") or DEFAULT_PROFILE
 
 
-def read_profile(path: Path, profile: str) -> dict[str, str]:
-    """The profile's settings from the file; empty when the file or section is missing.
+def _parse(path: Path) -> configparser.ConfigParser:
+    """The file as INI; empty when it does not exist.
 
     Raises:
         ConfigError: the file exists but is not valid INI.
@@ -70,6 +70,16 @@ def read_profile(path: Path, profile: str) -> dict[str, str]:
         parser.read(path, encoding="utf-8")
     except configparser.Error as e:
         raise ConfigError(f"{path}: {e}") from None
+    return parser
+
+
+def read_profile(path: Path, profile: str) -> dict[str, str]:
+    """The profile's settings from the file; empty when the file or section is missing.
+
+    Raises:
+        ConfigError: the file exists but is not valid INI.
+    """
+    parser = _parse(path)
     if not parser.has_section(profile):
         return {}
     return {key: value for key, value in parser.items(profile) if key in SETTINGS}
@@ -111,11 +121,7 @@ def write_profile(path: Path, profile: str, values: Mapping[str, str]) -> None:
     Raises:
         ConfigError: the existing file is not valid INI.
     """
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except configparser.Error as e:
-        raise ConfigError(f"{path}: {e}") from None
+    parser = _parse(path)
     if not parser.has_section(profile):
         parser.add_section(profile)
     for key, value in values.items():
