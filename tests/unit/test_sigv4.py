@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import botocore.auth
 import botocore.awsrequest
@@ -35,15 +36,28 @@ GET_HEADERS = {
 }
 
 
-def test_aws_example_get_object_verifies() -> None:
-    signed = sigv4.verify(
-        method="GET",
-        raw_path="/test.txt",
-        query=[],
-        headers=GET_HEADERS,
+def _verify(
+    *,
+    method: str = "GET",
+    raw_path: str = "/test.txt",
+    query: sigv4.Query = (),
+    headers: dict[str, str] = GET_HEADERS,
+    secret_for: Callable[[str], str | None] = secret_for,
+    now: float = NOW,
+) -> sigv4.Signed:
+    """:func:`sigv4.verify`, by default on AWS's GET Object example (no query, at ``NOW``)."""
+    return sigv4.verify(
+        method=method,
+        raw_path=raw_path,
+        query=query,
+        headers=headers,
         secret_for=secret_for,
-        now=NOW,
+        now=now,
     )
+
+
+def test_aws_example_get_object_verifies() -> None:
+    signed = _verify()
     assert signed.key_id == KEY_ID
     assert signed.credential.region == "us-east-1"
 
@@ -51,50 +65,22 @@ def test_aws_example_get_object_verifies() -> None:
 def test_one_changed_header_is_signature_does_not_match() -> None:
     headers = dict(GET_HEADERS, range="bytes=0-10")
     with pytest.raises(sigv4.SigV4Error) as e:
-        sigv4.verify(
-            method="GET",
-            raw_path="/test.txt",
-            query=[],
-            headers=headers,
-            secret_for=secret_for,
-            now=NOW,
-        )
+        _verify(headers=headers)
     assert e.value.code == "SignatureDoesNotMatch"
 
 
 def test_unknown_key_and_skewed_clock() -> None:
     with pytest.raises(sigv4.SigV4Error) as e:
-        sigv4.verify(
-            method="GET",
-            raw_path="/test.txt",
-            query=[],
-            headers=GET_HEADERS,
-            secret_for=lambda _: None,
-            now=NOW,
-        )
+        _verify(secret_for=lambda _: None)
     assert e.value.code == "InvalidAccessKeyId"
     with pytest.raises(sigv4.SigV4Error) as e:
-        sigv4.verify(
-            method="GET",
-            raw_path="/test.txt",
-            query=[],
-            headers=GET_HEADERS,
-            secret_for=secret_for,
-            now=NOW + 16 * 60,
-        )
+        _verify(now=NOW + 16 * 60)
     assert e.value.code == "RequestTimeTooSkewed"
 
 
 def test_unsigned_request_is_access_denied() -> None:
     with pytest.raises(sigv4.SigV4Error) as e:
-        sigv4.verify(
-            method="GET",
-            raw_path="/b/k",
-            query=[],
-            headers={"host": "x"},
-            secret_for=secret_for,
-            now=NOW,
-        )
+        _verify(raw_path="/b/k", headers={"host": "x"})
     assert e.value.code == "AccessDenied"
 
 
@@ -111,24 +97,10 @@ PRESIGNED_QUERY = [
 
 def test_aws_example_presigned_url_verifies_until_it_expires() -> None:
     headers = {"host": "examplebucket.s3.amazonaws.com"}
-    signed = sigv4.verify(
-        method="GET",
-        raw_path="/test.txt",
-        query=PRESIGNED_QUERY,
-        headers=headers,
-        secret_for=secret_for,
-        now=NOW + 3600,
-    )
+    signed = _verify(query=PRESIGNED_QUERY, headers=headers, now=NOW + 3600)
     assert signed.key_id == KEY_ID
     with pytest.raises(sigv4.SigV4Error) as e:
-        sigv4.verify(
-            method="GET",
-            raw_path="/test.txt",
-            query=PRESIGNED_QUERY,
-            headers=headers,
-            secret_for=secret_for,
-            now=NOW + 86401,
-        )
+        _verify(query=PRESIGNED_QUERY, headers=headers, now=NOW + 86401)
     assert e.value.code == "AccessDenied"
 
 
@@ -165,14 +137,7 @@ def _chunked_body(signatures: list[str]) -> bytes:
 
 
 def _chunked_signed() -> sigv4.Signed:
-    return sigv4.verify(
-        method="PUT",
-        raw_path="/examplebucket/chunkObject.txt",
-        query=[],
-        headers=CHUNKED_HEADERS,
-        secret_for=secret_for,
-        now=NOW,
-    )
+    return _verify(method="PUT", raw_path="/examplebucket/chunkObject.txt", headers=CHUNKED_HEADERS)
 
 
 def test_aws_example_chunked_upload_decodes_in_any_split() -> None:
@@ -230,12 +195,11 @@ def test_botocore_signed_requests_verify(method: str, path: str, query: str) -> 
     headers = {k.lower(): v for k, v in prepared.headers.items()}
     headers.setdefault("host", "127.0.0.1:9000")
     raw_path, _, raw_query = prepared.url.split("127.0.0.1:9000", 1)[1].partition("?")
-    signed = sigv4.verify(
+    signed = _verify(
         method=method,
         raw_path=raw_path,
         query=parse_qsl(raw_query, keep_blank_values=True),
         headers=headers,
-        secret_for=secret_for,
         now=time.time(),
     )
     assert signed.key_id == KEY_ID
@@ -255,12 +219,9 @@ def test_sign_headers_round_trips() -> None:
         region="cn-hangzhou",
         now=NOW,
     )
-    signed = sigv4.verify(
-        method="GET",
+    signed = _verify(
         raw_path=sigv4.uri_encode("/bucket/ü b", keep_slash=True),
         query=query,
         headers={**headers, **added},
-        secret_for=secret_for,
-        now=NOW,
     )
     assert signed.credential.region == "cn-hangzhou"
