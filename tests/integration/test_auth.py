@@ -10,6 +10,7 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import fc2
 import pytest
@@ -17,20 +18,16 @@ import requests
 from fc2.fc_exceptions import FcError
 
 from tests.daemon import ACCESS_KEY_ID, RunningDaemon, daemon_env, free_port
+from tests.fc_errors import assert_fc_error
 from tests.signed_http import fc_request, sign_headers
 
 SERVICES = "/2016-08-15/services"
 
 
-def _assert_fc_error(response: requests.Response, status: int, code: str) -> dict[str, str]:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    request_id = response.headers["X-Fc-Request-Id"]
-    assert len(request_id) == 36
-    body = response.json()
-    assert body["ErrorCode"] == code
-    assert body["ErrorMessage"]
-    assert body["RequestId"] == request_id
+def _assert_fc_error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
+    """:func:`tests.fc_errors.assert_fc_error`, and the body's ``RequestId`` is the header's."""
+    body = assert_fc_error(response, status, code)
+    assert body["RequestId"] == response.headers["X-Fc-Request-Id"]
     return body
 
 
