@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
 import fc2
 
 from tests.integration.test_async import HANDLER, stateful
-from tests.integration.test_cli import FCCTL, as_json, env, fcctl
+from tests.integration.test_cli import as_json, env, fcctl
 from tests.integration.test_invoke import write_code
 
 __all__ = ["env"]  # the fixture
@@ -27,23 +26,16 @@ def test_fcctl_invoke_and_async_commands(
     stateful(client, service, "work")
 
     # sync, event from stdin, log tail on stderr, --qualifier
-    done = subprocess.run(
-        [
-            str(FCCTL),
-            "invoke",
-            f"{service}/work",
-            "--qualifier",
-            "1",
-            "--event-file",
-            "-",
-            "--tail",
-        ],
-        env=env,
-        input="from-stdin",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    done = fcctl(
+        env,
+        "invoke",
+        f"{service}/work",
+        "--qualifier",
+        "1",
+        "--event-file",
+        "-",
+        "--tail",
+        stdin="from-stdin",
     )
     assert done.stdout == "echo:from-stdin"
     assert "ran" in done.stderr

@@ -38,9 +38,18 @@ def env(daemon: RunningDaemon, tmp_path: Path) -> dict[str, str]:
     )
 
 
-def fcctl(env: dict[str, str], *args: str, status: int = 0) -> subprocess.CompletedProcess[str]:
+def fcctl(
+    env: dict[str, str], *args: str, status: int = 0, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run fcctl (``stdin`` as its standard input) and check its exit status."""
     done = subprocess.run(
-        [str(FCCTL), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        [str(FCCTL), *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == status, (
         f"fcctl {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
@@ -433,15 +442,7 @@ def test_function_invoke(env: dict[str, str], tmp_path: Path, unique: str) -> No
         fcctl(env, "function", "invoke", f"{service}.LATEST/fn", "--event-file", str(event)).stdout
         == "hello file"
     )
-    piped = subprocess.run(
-        [str(FCCTL), "function", "invoke", f"{service}/fn", "--event-file", "-"],
-        input="pipe",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    piped = fcctl(env, "function", "invoke", f"{service}/fn", "--event-file", "-", stdin="pipe")
     assert piped.stdout == "hello pipe"
     described = as_json(env, "function", "invoke", f"{service}/fn", "--event", "j")
     assert isinstance(described, dict)
