@@ -17,6 +17,7 @@ from fc2.fc_exceptions import FcError
 
 from fcd.store.code import crc64
 from tests.daemon import RunningDaemon
+from tests.fc_errors import assert_fc_error
 from tests.signed_http import fc_request
 
 HELLO = "def handler(event, context):\n    return 'hello world'\n"
@@ -32,16 +33,6 @@ def make_zip(files: dict[str, str]) -> bytes:
 
 def zip_b64(files: dict[str, str]) -> str:
     return base64.b64encode(make_zip(files)).decode()
-
-
-def assert_fc_error(response: requests.Response, status: int, code: str) -> str:
-    """The FC error shape; returns the message."""
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert body["ErrorCode"] == code, body
-    assert len(response.headers["X-Fc-Request-Id"]) == 36
-    return str(body["ErrorMessage"])
 
 
 def post_json(daemon: RunningDaemon, path: str, payload: dict[str, Any], **headers: str) -> Any:
@@ -237,7 +228,7 @@ def test_invalid_create_bodies(
 ) -> None:
     payload = {**VALID, "code": {"zipFile": zip_b64({"main.py": HELLO})}, **change}
     response = post_json(daemon, f"/2016-08-15/services/{service}/functions", payload)
-    assert field in assert_fc_error(response, 400, "InvalidArgument")
+    assert field in assert_fc_error(response, 400, "InvalidArgument")["ErrorMessage"]
 
 
 def test_code_checksum_header(daemon: RunningDaemon, service: str) -> None:
@@ -245,7 +236,7 @@ def test_code_checksum_header(daemon: RunningDaemon, service: str) -> None:
     payload = {**VALID, "code": {"zipFile": zip_b64({"main.py": HELLO})}}
     path = f"/2016-08-15/services/{service}/functions"
     wrong = post_json(daemon, path, payload, **{"X-Fc-Code-Checksum": "12345"})
-    assert "X-Fc-Code-Checksum" in assert_fc_error(wrong, 400, "InvalidArgument")
+    assert "X-Fc-Code-Checksum" in assert_fc_error(wrong, 400, "InvalidArgument")["ErrorMessage"]
     right = post_json(daemon, path, payload, **{"X-Fc-Code-Checksum": str(crc64(data))})
     assert right.status_code == 200, right.text
     assert right.json()["codeChecksum"] == str(crc64(data))

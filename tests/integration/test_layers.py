@@ -14,7 +14,8 @@ import requests
 
 from fcd.store.code import crc64
 from tests.daemon import ACCOUNT_ID, REGION, RunningDaemon
-from tests.integration.test_functions import HELLO, assert_fc_error, make_zip, zip_b64
+from tests.fc_errors import assert_fc_error
+from tests.integration.test_functions import HELLO, make_zip, zip_b64
 from tests.signed_http import fc_request
 
 API = "/2016-08-15"
@@ -132,7 +133,7 @@ def test_acl(daemon: RunningDaemon, layer: str) -> None:
     assert [lay["layerName"] for lay in public] == [layer]
     assert publish(daemon, layer, {"a": "2"})["acl"] == 1  # new versions inherit the ACL
     bad = fc_request(daemon.endpoint, "PUT", f"{API}/layers/{layer}/acl?public=maybe")
-    assert "public" in assert_fc_error(bad, 400, "InvalidArgument")
+    assert "public" in assert_fc_error(bad, 400, "InvalidArgument")["ErrorMessage"]
     missing = fc_request(daemon.endpoint, "PUT", f"{API}/layers/no_such_layer_x/acl?public=true")
     assert_fc_error(missing, 404, "LayerNotFound")
 
@@ -169,7 +170,7 @@ def test_acl(daemon: RunningDaemon, layer: str) -> None:
 )
 def test_invalid_publish(daemon: RunningDaemon, name: str, payload: Any, field: str) -> None:
     response = call(daemon, "POST", f"/layers/{name}/versions", payload)
-    assert field in assert_fc_error(response, 400, "InvalidArgument")
+    assert field in assert_fc_error(response, 400, "InvalidArgument")["ErrorMessage"]
 
 
 def test_missing_layers(daemon: RunningDaemon) -> None:
@@ -206,7 +207,7 @@ def test_functions_use_layers_by_either_arn(
     call(daemon, "DELETE", f"/layers/{layer}/versions/2")
     assert client.get_function(service, "f").data["layersArnV2"][0] == second["arnV2"]
     bad = call(daemon, "PUT", f"/services/{service}/functions/f", {"layers": [second["arnV2"]]})
-    assert "layers" in assert_fc_error(bad, 400, "InvalidArgument")
+    assert "layers" in assert_fc_error(bad, 400, "InvalidArgument")["ErrorMessage"]
     kept = client.update_function(service, "f", codeDir=str(code_dir)).data
     assert kept["layers"] == [second["arnV2"], first["arn"]]
     emptied = call(daemon, "PUT", f"/services/{service}/functions/f", {"layers": []})
