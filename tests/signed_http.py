@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import json
 import time
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 import requests
 
 from fcd import signature
-from tests.daemon import ACCESS_KEY_ID, ACCESS_KEY_SECRET
+from tests.daemon import ACCESS_KEY_ID, ACCESS_KEY_SECRET, RunningDaemon
+
+API = "/2016-08-15"
 
 
 def sign_headers(
@@ -59,6 +63,14 @@ def fc_request(
         headers=sign_headers(method, path, headers, **sign),
         timeout=30,
     )
+
+
+def api_call(
+    daemon: RunningDaemon, method: str, path: str, payload: Any = None, **headers: str
+) -> requests.Response:
+    """A signed call to ``API + path`` with ``payload`` as its JSON body (none when None)."""
+    body = b"" if payload is None else json.dumps(payload).encode()
+    return fc_request(daemon.endpoint, method, API + path, body, headers)
 
 
 def raw_request(

@@ -3,7 +3,6 @@ PYT:tag_test.py, NODET customDomain/tag tests), plus raw HTTP for every error ca
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import fc2
@@ -12,9 +11,8 @@ from fc2.fc_exceptions import FcError
 
 from tests.daemon import ACCOUNT_ID, REGION, RunningDaemon
 from tests.fc_errors import assert_fc_error
-from tests.signed_http import fc_request
+from tests.signed_http import api_call
 
-API = "/2016-08-15"
 # Not a real certificate: fcd checks the PEM framing, not the contents.
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n"
@@ -25,11 +23,6 @@ ROUTES = {
         {"serviceName": "s2", "functionName": "f2", "path": "/b", "qualifier": None},
     ]
 }
-
-
-def _call(daemon: RunningDaemon, method: str, path: str, payload: Any = None, **headers: str):
-    body = b"" if payload is None else json.dumps(payload).encode()
-    return fc_request(daemon.endpoint, method, API + path, body, headers)
 
 
 # Custom domains ---------------------------------------------------------------------------------
@@ -88,7 +81,7 @@ def test_custom_domain_names_ignore_case(
     domain = f"Mixed{unique}.Example.com"
     client.create_custom_domain(domain)
     assert client.get_custom_domain(domain.lower()).data["domainName"] == domain
-    response = _call(daemon, "POST", "/custom-domains", {"domainName": domain.upper()})
+    response = api_call(daemon, "POST", "/custom-domains", {"domainName": domain.upper()})
     assert_fc_error(response, 409, "DomainNameAlreadyExists")
     listed = client.list_custom_domains(prefix=f"MIXED{unique}").data["customDomains"]
     assert [d["domainName"] for d in listed] == [domain]
@@ -124,7 +117,9 @@ def test_custom_domain_keeps_private_key_on_update(
     client.create_custom_domain(domain, "HTTPS", certConfig=CERT_CONFIG)
     got = client.get_custom_domain(domain).data
     got["certConfig"]["certName"] = "renamed"
-    response = _call(daemon, "PUT", f"/custom-domains/{domain}", {"certConfig": got["certConfig"]})
+    response = api_call(
+        daemon, "PUT", f"/custom-domains/{domain}", {"certConfig": got["certConfig"]}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["certConfig"]["certName"] == "renamed"
     assert response.json()["certConfig"]["privateKey"] is None
@@ -210,14 +205,14 @@ def test_custom_domain_keeps_private_key_on_update(
 )
 def test_custom_domain_validation(daemon: RunningDaemon, payload: Any, field: str) -> None:
     body = assert_fc_error(
-        _call(daemon, "POST", "/custom-domains", payload), 400, "InvalidArgument"
+        api_call(daemon, "POST", "/custom-domains", payload), 400, "InvalidArgument"
     )
     assert field in body["ErrorMessage"]
 
 
 def test_custom_domain_missing(daemon: RunningDaemon) -> None:
     for method in ("GET", "PUT", "DELETE"):
-        response = _call(daemon, method, "/custom-domains/nowhere.example.com", {})
+        response = api_call(daemon, method, "/custom-domains/nowhere.example.com", {})
         assert_fc_error(response, 404, "DomainNameNotFound")
 
 
@@ -243,13 +238,13 @@ def test_custom_domain_go_style_cert_keys_and_wildcard_routes(
         },
         "tlsConfig": None,
     }
-    response = _call(daemon, "POST", "/custom-domains", payload)
+    response = api_call(daemon, "POST", "/custom-domains", payload)
     assert response.status_code == 200, response.text
     data = response.json()
     assert data["certConfig"] == {"certName": "c", "certificate": CERT, "privateKey": None}
     assert data["routeConfig"]["routes"][0]["qualifier"] == "prod"
     assert data["routeConfig"]["routes"][0]["path"] == "/api/*"
-    assert _call(daemon, "DELETE", f"/custom-domains/{domain}").status_code == 204
+    assert api_call(daemon, "DELETE", f"/custom-domains/{domain}").status_code == 204
 
 
 # Tags -------------------------------------------------------------------------------------------
@@ -286,7 +281,7 @@ def test_partial_arn_in_full_arn_out(
     """NODET tag test: partial ARNs; tags do not move lastModifiedTime."""
     name = f"tagp_{unique}"
     created = client.create_service(name).data
-    tagged = _call(
+    tagged = api_call(
         daemon,
         "POST",
         "/tag",
@@ -294,7 +289,7 @@ def test_partial_arn_in_full_arn_out(
     )
     assert tagged.status_code == 200
     assert tagged.json() == {"requestId": tagged.headers["X-Fc-Request-Id"]}
-    got = _call(daemon, "GET", f"/tag?resourceArn=services/{name}").json()
+    got = api_call(daemon, "GET", f"/tag?resourceArn=services/{name}").json()
     assert got == {
         "resourceArn": f"acs:fc:{REGION}:{ACCOUNT_ID}:services/{name}",
         "tags": {"k1": "v1", "k2": "v2"},
@@ -302,7 +297,7 @@ def test_partial_arn_in_full_arn_out(
     service = client.get_service(name).data
     assert service["tags"] == {"k1": "v1", "k2": "v2"}
     assert service["lastModifiedTime"] == created["lastModifiedTime"]
-    untagged = _call(
+    untagged = api_call(
         daemon,
         "DELETE",
         "/tag",
@@ -324,7 +319,7 @@ def test_list_tagged_resources(client: fc2.Client, daemon: RunningDaemon, unique
     seen: dict[str, dict[str, str]] = {}
     token = ""
     while True:
-        data = _call(daemon, "GET", f"/tags?limit=1&nextToken={token}").json()
+        data = api_call(daemon, "GET", f"/tags?limit=1&nextToken={token}").json()
         assert len(data["resources"]) <= 1
         seen.update({r["resourceArn"]: r["tags"] for r in data["resources"]})
         token = data.get("nextToken", "")
@@ -409,7 +404,7 @@ def test_tag_errors(client: fc2.Client, daemon: RunningDaemon, unique: str) -> N
         ("GET", "/tags?limit=x", None, 400, "InvalidArgument", "limit"),
     ]
     for method, path, payload, status, code, words in cases:
-        body = assert_fc_error(_call(daemon, method, path, payload), status, code)
+        body = assert_fc_error(api_call(daemon, method, path, payload), status, code)
         assert words in body["ErrorMessage"], (method, path, body)
     assert client.get_resource_tags(arn).data["tags"] == {}
     client.delete_service(name)

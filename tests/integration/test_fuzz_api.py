@@ -27,11 +27,10 @@ from fcd.config import DEFAULTS
 from fcd.store import code
 from fcd.wire.triggers import HTTP_METHODS
 from tests.daemon import RunningDaemon, start_daemon
-from tests.signed_http import raw_request, sign_headers
+from tests.signed_http import API, raw_request, sign_headers
 
 pytestmark = pytest.mark.slow
 
-API = "/2016-08-15"
 SVC = "fz"
 FN = "f"
 # HTTP-trigger functions: one with an anonymous trigger, one whose trigger wants signatures.

@@ -3,7 +3,6 @@ SDK has no layer methods. Functions use them by either ARN form."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -16,14 +15,7 @@ from fcd.store.code import crc64
 from tests.daemon import ACCOUNT_ID, REGION, RunningDaemon
 from tests.fc_errors import assert_fc_error
 from tests.integration.test_functions import HELLO, make_zip, zip_b64
-from tests.signed_http import fc_request
-
-API = "/2016-08-15"
-
-
-def call(daemon: RunningDaemon, method: str, path: str, payload: Any = None) -> requests.Response:
-    body = b"" if payload is None else json.dumps(payload).encode()
-    return fc_request(daemon.endpoint, method, API + path, body)
+from tests.signed_http import API, api_call, fc_request
 
 
 def publish(daemon: RunningDaemon, name: str, files: dict[str, str], **extra: Any) -> Any:
@@ -33,7 +25,7 @@ def publish(daemon: RunningDaemon, name: str, files: dict[str, str], **extra: An
         "compatibleRuntime": extra.pop("compatibleRuntime", ["python3", "python3.9"]),
         **extra,
     }
-    response = call(daemon, "POST", f"/layers/{name}/versions", payload)
+    response = api_call(daemon, "POST", f"/layers/{name}/versions", payload)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -43,9 +35,9 @@ def layer(daemon: RunningDaemon, unique: str) -> Iterator[str]:
     """A layer name; every version left at the end is deleted."""
     name = f"layer_{unique}"
     yield name
-    response = call(daemon, "GET", f"/layers/{name}/versions?limit=100")
+    response = api_call(daemon, "GET", f"/layers/{name}/versions?limit=100")
     for version in response.json().get("layers", []) if response.ok else []:
-        call(daemon, "DELETE", f"/layers/{name}/versions/{version['version']}")
+        api_call(daemon, "DELETE", f"/layers/{name}/versions/{version['version']}")
 
 
 def test_publish_get_and_download(daemon: RunningDaemon, layer: str) -> None:
@@ -67,14 +59,14 @@ def test_publish_get_and_download(daemon: RunningDaemon, layer: str) -> None:
     assert published["code"]["repositoryType"] == "OSS"
     assert requests.get(published["code"]["location"], timeout=10).content == data
 
-    got = call(daemon, "GET", f"/layers/{layer}/versions/1")
+    got = api_call(daemon, "GET", f"/layers/{layer}/versions/1")
     assert got.status_code == 200
     assert got.headers["ETag"]
     expected = {k: v for k, v in published.items() if k != "code"}
     assert {k: v for k, v in got.json().items() if k != "code"} == expected
     for arn in (published["arnV2"], published["arn"]):
         # The Node SDK sends the ARN through encodeURIComponent.
-        by_arn = call(daemon, "GET", "/layerarn/" + quote(arn, safe=""))
+        by_arn = api_call(daemon, "GET", "/layerarn/" + quote(arn, safe=""))
         assert by_arn.status_code == 200, by_arn.text
         assert by_arn.json()["version"] == 1
 
@@ -83,23 +75,23 @@ def test_versions_are_never_reused_and_lists_follow(daemon: RunningDaemon, layer
     for i in range(3):
         assert publish(daemon, layer, {f"f{i}.txt": str(i)})["version"] == i + 1
 
-    page = call(daemon, "GET", f"/layers/{layer}/versions?startVersion=1&limit=2").json()
+    page = api_call(daemon, "GET", f"/layers/{layer}/versions?startVersion=1&limit=2").json()
     assert [v["version"] for v in page["layers"]] == [1, 2]
     assert page["nextVersion"] == 3
-    page = call(daemon, "GET", f"/layers/{layer}/versions?startVersion=3&limit=2").json()
+    page = api_call(daemon, "GET", f"/layers/{layer}/versions?startVersion=3&limit=2").json()
     assert [v["version"] for v in page["layers"]] == [3]
     assert "nextVersion" not in page
 
-    deleted = call(daemon, "DELETE", f"/layers/{layer}/versions/3")
+    deleted = api_call(daemon, "DELETE", f"/layers/{layer}/versions/3")
     assert deleted.status_code == 204
     assert deleted.content == b""
-    assert_fc_error(call(daemon, "GET", f"/layers/{layer}/versions/3"), 404, "LayerNotFound")
-    assert_fc_error(call(daemon, "DELETE", f"/layers/{layer}/versions/3"), 404, "LayerNotFound")
-    listed = call(daemon, "GET", f"/layers?prefix={layer}").json()["layers"]
+    assert_fc_error(api_call(daemon, "GET", f"/layers/{layer}/versions/3"), 404, "LayerNotFound")
+    assert_fc_error(api_call(daemon, "DELETE", f"/layers/{layer}/versions/3"), 404, "LayerNotFound")
+    listed = api_call(daemon, "GET", f"/layers?prefix={layer}").json()["layers"]
     assert [(lay["layerName"], lay["version"]) for lay in listed] == [(layer, 2)]
 
     assert publish(daemon, layer, {"f.txt": "again"})["version"] == 4
-    listed = call(daemon, "GET", f"/layers?prefix={layer}").json()["layers"]
+    listed = api_call(daemon, "GET", f"/layers?prefix={layer}").json()["layers"]
     assert [lay["version"] for lay in listed] == [4]
 
 
@@ -107,29 +99,29 @@ def test_list_layers_pages_by_name(daemon: RunningDaemon, unique: str) -> None:
     names = [f"pg_{unique}_{suffix}" for suffix in ("a", "b", "c")]
     for name in names:
         publish(daemon, name, {"x": name})
-    first = call(daemon, "GET", f"/layers?prefix=pg_{unique}_&limit=2").json()
+    first = api_call(daemon, "GET", f"/layers?prefix=pg_{unique}_&limit=2").json()
     assert [lay["layerName"] for lay in first["layers"]] == names[:2]
-    rest = call(
+    rest = api_call(
         daemon, "GET", f"/layers?prefix=pg_{unique}_&limit=2&nextToken={first['nextToken']}"
     ).json()
     assert [lay["layerName"] for lay in rest["layers"]] == names[2:]
     assert "nextToken" not in rest
-    start = call(daemon, "GET", f"/layers?prefix=pg_{unique}_&startKey={names[1]}").json()
+    start = api_call(daemon, "GET", f"/layers?prefix=pg_{unique}_&startKey={names[1]}").json()
     assert [lay["layerName"] for lay in start["layers"]] == names[1:]
-    assert call(daemon, "GET", "/layers?official=true").json() == {"layers": []}
+    assert api_call(daemon, "GET", "/layers?official=true").json() == {"layers": []}
     for name in names:
-        assert call(daemon, "DELETE", f"/layers/{name}/versions/1").status_code == 204
-    assert call(daemon, "GET", f"/layers?prefix=pg_{unique}_").json() == {"layers": []}
+        assert api_call(daemon, "DELETE", f"/layers/{name}/versions/1").status_code == 204
+    assert api_call(daemon, "GET", f"/layers?prefix=pg_{unique}_").json() == {"layers": []}
 
 
 def test_acl(daemon: RunningDaemon, layer: str) -> None:
     publish(daemon, layer, {"a": "1"})
-    public = call(daemon, "GET", f"/layers?public=true&prefix={layer}").json()["layers"]
+    public = api_call(daemon, "GET", f"/layers?public=true&prefix={layer}").json()["layers"]
     assert public == []
     response = fc_request(daemon.endpoint, "PUT", f"{API}/layers/{layer}/acl?public=true")
     assert response.status_code == 200
-    assert call(daemon, "GET", f"/layers/{layer}/versions/1").json()["acl"] == 1
-    public = call(daemon, "GET", f"/layers?public=true&prefix={layer}").json()["layers"]
+    assert api_call(daemon, "GET", f"/layers/{layer}/versions/1").json()["acl"] == 1
+    public = api_call(daemon, "GET", f"/layers?public=true&prefix={layer}").json()["layers"]
     assert [lay["layerName"] for lay in public] == [layer]
     assert publish(daemon, layer, {"a": "2"})["acl"] == 1  # new versions inherit the ACL
     bad = fc_request(daemon.endpoint, "PUT", f"{API}/layers/{layer}/acl?public=maybe")
@@ -169,16 +161,16 @@ def test_acl(daemon: RunningDaemon, layer: str) -> None:
     ],
 )
 def test_invalid_publish(daemon: RunningDaemon, name: str, payload: Any, field: str) -> None:
-    response = call(daemon, "POST", f"/layers/{name}/versions", payload)
+    response = api_call(daemon, "POST", f"/layers/{name}/versions", payload)
     assert field in assert_fc_error(response, 400, "InvalidArgument")["ErrorMessage"]
 
 
 def test_missing_layers(daemon: RunningDaemon) -> None:
-    assert_fc_error(call(daemon, "GET", "/layers/none_here/versions/1"), 404, "LayerNotFound")
-    assert_fc_error(call(daemon, "GET", "/layers/none_here/versions"), 404, "LayerNotFound")
-    assert_fc_error(call(daemon, "GET", "/layers/none_here/versions/x"), 400, "InvalidArgument")
+    assert_fc_error(api_call(daemon, "GET", "/layers/none_here/versions/1"), 404, "LayerNotFound")
+    assert_fc_error(api_call(daemon, "GET", "/layers/none_here/versions"), 404, "LayerNotFound")
+    assert_fc_error(api_call(daemon, "GET", "/layers/none_here/versions/x"), 400, "InvalidArgument")
     other = quote(f"acs:fc:{REGION}:999:layers/none_here/versions/1", safe="")
-    assert_fc_error(call(daemon, "GET", f"/layerarn/{other}"), 404, "LayerNotFound")
+    assert_fc_error(api_call(daemon, "GET", f"/layerarn/{other}"), 404, "LayerNotFound")
 
 
 def test_functions_use_layers_by_either_arn(
@@ -198,19 +190,19 @@ def test_functions_use_layers_by_either_arn(
         "code": {"zipFile": zip_b64({"main.py": HELLO})},
         "layers": [second["arnV2"], first["arn"]],
     }
-    created = call(daemon, "POST", f"/services/{service}/functions", payload)
+    created = api_call(daemon, "POST", f"/services/{service}/functions", payload)
     assert created.status_code == 200, created.text
     assert created.json()["layers"] == [second["arnV2"], first["arn"]]
     assert created.json()["layersArnV2"] == [second["arnV2"], first["arnV2"]]
 
     # A deleted layer version keeps working for the functions that use it, as on FC.
-    call(daemon, "DELETE", f"/layers/{layer}/versions/2")
+    api_call(daemon, "DELETE", f"/layers/{layer}/versions/2")
     assert client.get_function(service, "f").data["layersArnV2"][0] == second["arnV2"]
-    bad = call(daemon, "PUT", f"/services/{service}/functions/f", {"layers": [second["arnV2"]]})
+    bad = api_call(daemon, "PUT", f"/services/{service}/functions/f", {"layers": [second["arnV2"]]})
     assert "layers" in assert_fc_error(bad, 400, "InvalidArgument")["ErrorMessage"]
     kept = client.update_function(service, "f", codeDir=str(code_dir)).data
     assert kept["layers"] == [second["arnV2"], first["arn"]]
-    emptied = call(daemon, "PUT", f"/services/{service}/functions/f", {"layers": []})
+    emptied = api_call(daemon, "PUT", f"/services/{service}/functions/f", {"layers": []})
     assert emptied.json()["layers"] == []
     client.delete_function(service, "f")
     client.delete_service(service)

@@ -3,7 +3,6 @@ timer schedules and raw HTTP for every error case."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,8 @@ from fc2.fc_exceptions import FcError
 
 from tests.daemon import ACCOUNT_ID, REGION, RunningDaemon
 from tests.fc_errors import assert_fc_error
-from tests.signed_http import fc_request
+from tests.signed_http import api_call
 
-API = "/2016-08-15"
 ROLE = f"acs:ram::{ACCOUNT_ID}:role/fc-test"
 OSS_ARN = f"acs:oss:{REGION}:{ACCOUNT_ID}:code-bucket"
 OSS_CONFIG = {
@@ -48,11 +46,6 @@ def function(client: fc2.Client, unique: str, code_dir: str) -> Iterator[tuple[s
         client.delete_version(service, version["versionId"])
     client.delete_function(service, name)
     client.delete_service(service)
-
-
-def _call(daemon: RunningDaemon, method: str, path: str, payload: Any = None, **headers: str):
-    body = b"" if payload is None else json.dumps(payload).encode()
-    return fc_request(daemon.endpoint, method, API + path, body, headers)
 
 
 def check_trigger(
@@ -180,7 +173,7 @@ def test_http_trigger(client: fc2.Client, daemon: RunningDaemon, function: tuple
     assert len(client.list_triggers(service, fn).data["triggers"]) == 1
 
     # One HTTP trigger per function and qualifier.
-    second = _call(
+    second = api_call(
         daemon,
         "POST",
         f"/services/{service}/functions/{fn}/triggers",
@@ -193,7 +186,7 @@ def test_http_trigger(client: fc2.Client, daemon: RunningDaemon, function: tuple
     ).data
     assert on_version["qualifier"] == version
     assert on_version["urlInternet"] == f"{daemon.endpoint}/2016-08-15/proxy/{service}.1/{fn}/"
-    clash = _call(
+    clash = api_call(
         daemon,
         "PUT",
         f"/services/{service}/functions/{fn}/triggers/t_http2",
@@ -238,7 +231,7 @@ def test_trigger_config_is_echoed_exactly(daemon: RunningDaemon, function: tuple
         "authConfig": None,
         "extra": {"Nested": [1, 2.5, None, {"K": "v"}]},
     }
-    response = _call(
+    response = api_call(
         daemon,
         "POST",
         f"/services/{service}/functions/{fn}/triggers",
@@ -247,7 +240,7 @@ def test_trigger_config_is_echoed_exactly(daemon: RunningDaemon, function: tuple
     assert response.status_code == 200, response.text
     assert response.text.index('"Methods"') < response.text.index('"AuthType"')
     assert response.json()["triggerConfig"] == config
-    got = _call(daemon, "GET", f"/services/{service}/functions/{fn}/triggers/t")
+    got = api_call(daemon, "GET", f"/services/{service}/functions/{fn}/triggers/t")
     assert got.json()["triggerConfig"] == config
     assert got.headers["ETag"] == response.headers["ETag"]
 
@@ -280,15 +273,15 @@ def test_trigger_if_match(
     service, fn = function
     etag = client.create_trigger(service, fn, "t", "oss", OSS_CONFIG, OSS_ARN, ROLE).headers["etag"]
     path = f"/services/{service}/functions/{fn}/triggers/t"
-    stale = _call(daemon, "PUT", path, {"description": "x"}, **{"If-Match": "stale"})
+    stale = api_call(daemon, "PUT", path, {"description": "x"}, **{"If-Match": "stale"})
     assert_fc_error(stale, 412, "PreconditionFailed")
-    updated = _call(daemon, "PUT", path, {"description": "x"}, **{"If-Match": etag})
+    updated = api_call(daemon, "PUT", path, {"description": "x"}, **{"If-Match": etag})
     assert updated.status_code == 200
     assert updated.headers["ETag"] != etag
     with pytest.raises(FcError) as stale_delete:
         client.delete_trigger(service, fn, "t", headers={"if-match": etag})
     assert stale_delete.value.status_code == 412
-    deleted = _call(daemon, "DELETE", path, **{"If-Match": updated.headers["ETag"]})
+    deleted = api_call(daemon, "DELETE", path, **{"If-Match": updated.headers["ETag"]})
     assert (deleted.status_code, deleted.content) == (204, b"")
 
 
@@ -353,7 +346,7 @@ def test_trigger_validation(
     daemon: RunningDaemon, function: tuple[str, str], payload: dict[str, Any], words: str
 ) -> None:
     service, fn = function
-    response = _call(daemon, "POST", f"/services/{service}/functions/{fn}/triggers", payload)
+    response = api_call(daemon, "POST", f"/services/{service}/functions/{fn}/triggers", payload)
     body = assert_fc_error(response, 400, "InvalidArgument")
     assert words in body["ErrorMessage"]
 
@@ -361,8 +354,10 @@ def test_trigger_validation(
 def test_trigger_qualifier_must_exist(daemon: RunningDaemon, function: tuple[str, str]) -> None:
     service, fn = function
     path = f"/services/{service}/functions/{fn}/triggers"
-    assert_fc_error(_call(daemon, "POST", path, _trigger(qualifier="7")), 404, "VersionNotFound")
-    assert_fc_error(_call(daemon, "POST", path, _trigger(qualifier="nope")), 404, "AliasNotFound")
+    assert_fc_error(api_call(daemon, "POST", path, _trigger(qualifier="7")), 404, "VersionNotFound")
+    assert_fc_error(
+        api_call(daemon, "POST", path, _trigger(qualifier="nope")), 404, "AliasNotFound"
+    )
 
 
 def test_update_validates_against_the_stored_type(
@@ -371,23 +366,23 @@ def test_update_validates_against_the_stored_type(
     service, fn = function
     base = f"/services/{service}/functions/{fn}/triggers"
     config = {"authType": "anonymous", "methods": ["GET"]}
-    created = _call(
+    created = api_call(
         daemon, "POST", base, {"triggerName": "h", "triggerType": "http", "triggerConfig": config}
     )
     assert created.status_code == 200
     # The type cannot change; an oss config does not make a valid http one.
-    bad = _call(daemon, "PUT", f"{base}/h", {"triggerType": "oss", "triggerConfig": OSS_CONFIG})
+    bad = api_call(daemon, "PUT", f"{base}/h", {"triggerType": "oss", "triggerConfig": OSS_CONFIG})
     body = assert_fc_error(bad, 400, "InvalidArgument")
     assert "triggerConfig.authType" in body["ErrorMessage"]
-    assert_fc_error(_call(daemon, "PUT", f"{base}/nope", {}), 404, "TriggerNotFound")
-    assert_fc_error(_call(daemon, "GET", f"{base}/nope"), 404, "TriggerNotFound")
+    assert_fc_error(api_call(daemon, "PUT", f"{base}/nope", {}), 404, "TriggerNotFound")
+    assert_fc_error(api_call(daemon, "GET", f"{base}/nope"), 404, "TriggerNotFound")
     assert_fc_error(
-        _call(daemon, "GET", f"/services/{service}/functions/nofn/triggers"),
+        api_call(daemon, "GET", f"/services/{service}/functions/nofn/triggers"),
         404,
         "FunctionNotFound",
     )
     assert_fc_error(
-        _call(daemon, "POST", f"/services/{service}/functions/nofn/triggers", _trigger()),
+        api_call(daemon, "POST", f"/services/{service}/functions/nofn/triggers", _trigger()),
         404,
         "FunctionNotFound",
     )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,7 @@ from fc2.fc_exceptions import FcError
 
 from tests.daemon import RunningDaemon
 from tests.fc_errors import assert_fc_error
-from tests.signed_http import fc_request
-
-API = "/2016-08-15"
+from tests.signed_http import api_call
 
 
 @pytest.fixture
@@ -41,11 +38,6 @@ def _all(list_call: Any, service: str, key: str) -> list[dict[str, Any]]:
         data = list_call(service, nextToken=data["nextToken"]).data
         found += data[key]
     return found
-
-
-def _call(daemon: RunningDaemon, method: str, path: str, payload: Any = None, **headers: str):
-    body = b"" if payload is None else json.dumps(payload).encode()
-    return fc_request(daemon.endpoint, method, API + path, body, headers)
 
 
 # Versions ---------------------------------------------------------------------------------------
@@ -127,8 +119,8 @@ def test_changed_means_content_not_timestamps_or_tags(
     client.publish_version(service)
     # Same description again: lastModifiedTime moves, the content does not.
     client.update_service(service, "这是测试service")
-    _call(daemon, "POST", "/tag", {"resourceArn": f"services/{service}", "tags": {"k": "v"}})
-    response = _call(daemon, "POST", f"/services/{service}/versions", {})
+    api_call(daemon, "POST", "/tag", {"resourceArn": f"services/{service}", "tags": {"k": "v"}})
+    response = api_call(daemon, "POST", f"/services/{service}/versions", {})
     body = assert_fc_error(response, 400, "InvalidArgument")
     assert "nothing has changed since version 1" in body["ErrorMessage"]
     client.update_service(service, internetAccess=False)
@@ -156,29 +148,31 @@ def test_get_service_through_versions_and_aliases(client: fc2.Client, service: s
 
 def test_version_errors(client: fc2.Client, daemon: RunningDaemon, service: str) -> None:
     assert_fc_error(
-        _call(daemon, "DELETE", f"/services/{service}/versions/1"), 404, "VersionNotFound"
+        api_call(daemon, "DELETE", f"/services/{service}/versions/1"), 404, "VersionNotFound"
     )
     assert_fc_error(
-        _call(daemon, "DELETE", f"/services/{service}/versions/abc"), 404, "VersionNotFound"
+        api_call(daemon, "DELETE", f"/services/{service}/versions/abc"), 404, "VersionNotFound"
     )
     assert_fc_error(
-        _call(daemon, "GET", f"/services/{service}/versions?direction=SIDEWAYS"),
+        api_call(daemon, "GET", f"/services/{service}/versions?direction=SIDEWAYS"),
         400,
         "InvalidArgument",
     )
     assert_fc_error(
-        _call(daemon, "GET", f"/services/{service}/versions?startKey=x"), 400, "InvalidArgument"
+        api_call(daemon, "GET", f"/services/{service}/versions?startKey=x"), 400, "InvalidArgument"
     )
-    assert_fc_error(_call(daemon, "GET", "/services/nope_x/versions"), 404, "ServiceNotFound")
-    assert_fc_error(_call(daemon, "POST", "/services/nope_x/versions", {}), 404, "ServiceNotFound")
-    assert_fc_error(_call(daemon, "GET", f"/services/{service}.9"), 404, "VersionNotFound")
-    assert_fc_error(_call(daemon, "GET", f"/services/{service}.nope"), 404, "AliasNotFound")
+    assert_fc_error(api_call(daemon, "GET", "/services/nope_x/versions"), 404, "ServiceNotFound")
+    assert_fc_error(
+        api_call(daemon, "POST", "/services/nope_x/versions", {}), 404, "ServiceNotFound"
+    )
+    assert_fc_error(api_call(daemon, "GET", f"/services/{service}.9"), 404, "VersionNotFound")
+    assert_fc_error(api_call(daemon, "GET", f"/services/{service}.nope"), 404, "AliasNotFound")
     # Go sends {"Description": …} (no json tag); null is "not given".
-    published = _call(daemon, "POST", f"/services/{service}/versions", {"Description": "go"})
+    published = api_call(daemon, "POST", f"/services/{service}/versions", {"Description": "go"})
     assert published.status_code == 200
     assert published.json()["description"] == "go"
     assert published.headers["ETag"]
-    deleted = _call(daemon, "DELETE", f"/services/{service}/versions/1")
+    deleted = api_call(daemon, "DELETE", f"/services/{service}/versions/1")
     assert deleted.status_code == 204
     assert deleted.content == b""
     assert "json" not in deleted.headers.get("Content-Type", "")
@@ -233,7 +227,7 @@ def test_alias_partial_update(client: fc2.Client, daemon: RunningDaemon, service
     client.create_alias(service, "new-version", "1", "test alias")
 
     path = f"/services/{service}/aliases/new-version"
-    data = _call(
+    data = api_call(
         daemon, "PUT", path, {"additionalVersionWeight": {"2": 0.3}, "description": ""}
     ).json()
     assert (data["versionId"], data["description"]) == ("1", "")
@@ -243,10 +237,10 @@ def test_alias_partial_update(client: fc2.Client, daemon: RunningDaemon, service
     assert data["additionalVersionWeight"] == {"2": 0.5}
     listed = client.list_aliases(service).data["aliases"]
     assert [(a["versionId"], a["additionalVersionWeight"]) for a in listed] == [("1", {"2": 0.5})]
-    data = _call(daemon, "PUT", path, {"VersionId": "2", "AdditionalVersionWeight": {}}).json()
+    data = api_call(daemon, "PUT", path, {"VersionId": "2", "AdditionalVersionWeight": {}}).json()
     assert (data["versionId"], data["additionalVersionWeight"]) == ("2", {})
     # null is "not given": nothing changes.
-    same = _call(daemon, "PUT", path, {"versionId": None, "description": None}).json()
+    same = api_call(daemon, "PUT", path, {"versionId": None, "description": None}).json()
     assert (same["versionId"], same["description"]) == ("2", "")
 
 
@@ -256,16 +250,18 @@ def test_alias_if_match_and_etag(client: fc2.Client, daemon: RunningDaemon, serv
     assert client.get_alias(service, "a").headers["etag"] == etag
     path = f"/services/{service}/aliases/a"
     assert_fc_error(
-        _call(daemon, "PUT", path, {"description": "x"}, **{"If-Match": "stale"}),
+        api_call(daemon, "PUT", path, {"description": "x"}, **{"If-Match": "stale"}),
         412,
         "PreconditionFailed",
     )
-    updated = _call(daemon, "PUT", path, {"description": "x"}, **{"If-Match": etag})
+    updated = api_call(daemon, "PUT", path, {"description": "x"}, **{"If-Match": etag})
     assert updated.status_code == 200
     new_etag = updated.headers["ETag"]
     assert new_etag != etag
-    assert_fc_error(_call(daemon, "DELETE", path, **{"If-Match": etag}), 412, "PreconditionFailed")
-    deleted = _call(daemon, "DELETE", path, **{"If-Match": new_etag})
+    assert_fc_error(
+        api_call(daemon, "DELETE", path, **{"If-Match": etag}), 412, "PreconditionFailed"
+    )
+    deleted = api_call(daemon, "DELETE", path, **{"If-Match": new_etag})
     assert (deleted.status_code, deleted.content) == (204, b"")
 
 
@@ -307,32 +303,32 @@ def test_alias_errors(client: fc2.Client, daemon: RunningDaemon, service: str) -
         ([1, 2], 400, "InvalidArgument"),
     ]
     for payload, status, code in cases:
-        assert_fc_error(_call(daemon, "POST", aliases, payload), status, code)
+        assert_fc_error(api_call(daemon, "POST", aliases, payload), status, code)
     client.update_service(service, "second")
     client.publish_version(service)
     over = {"aliasName": "a", "versionId": "1", "additionalVersionWeight": {"1": 0.6, "2": 0.6}}
-    body = assert_fc_error(_call(daemon, "POST", aliases, over), 400, "InvalidArgument")
+    body = assert_fc_error(api_call(daemon, "POST", aliases, over), 400, "InvalidArgument")
     assert "additionalVersionWeight" in body["ErrorMessage"]
 
     # A bare number for versionId is accepted, case-insensitive keys too.
-    created = _call(daemon, "POST", aliases, {"AliasName": "a", "VersionId": 1})
+    created = api_call(daemon, "POST", aliases, {"AliasName": "a", "VersionId": 1})
     assert created.status_code == 200, created.text
     assert created.json()["versionId"] == "1"
     assert created.json()["additionalVersionWeight"] == {}
     assert_fc_error(
-        _call(daemon, "POST", aliases, {"aliasName": "a", "versionId": "2"}),
+        api_call(daemon, "POST", aliases, {"aliasName": "a", "versionId": "2"}),
         409,
         "AliasAlreadyExists",
     )
-    assert_fc_error(_call(daemon, "GET", f"{aliases}/nope"), 404, "AliasNotFound")
-    assert_fc_error(_call(daemon, "PUT", f"{aliases}/nope", {}), 404, "AliasNotFound")
-    assert_fc_error(_call(daemon, "DELETE", f"{aliases}/nope"), 404, "AliasNotFound")
+    assert_fc_error(api_call(daemon, "GET", f"{aliases}/nope"), 404, "AliasNotFound")
+    assert_fc_error(api_call(daemon, "PUT", f"{aliases}/nope", {}), 404, "AliasNotFound")
+    assert_fc_error(api_call(daemon, "DELETE", f"{aliases}/nope"), 404, "AliasNotFound")
     assert_fc_error(
-        _call(daemon, "PUT", f"{aliases}/a", {"versionId": "7"}), 404, "VersionNotFound"
+        api_call(daemon, "PUT", f"{aliases}/a", {"versionId": "7"}), 404, "VersionNotFound"
     )
-    assert_fc_error(_call(daemon, "GET", "/services/nope_x/aliases"), 404, "ServiceNotFound")
+    assert_fc_error(api_call(daemon, "GET", "/services/nope_x/aliases"), 404, "ServiceNotFound")
     assert_fc_error(
-        _call(daemon, "POST", "/services/nope_x/aliases", {"aliasName": "a", "versionId": "1"}),
+        api_call(daemon, "POST", "/services/nope_x/aliases", {"aliasName": "a", "versionId": "1"}),
         404,
         "ServiceNotFound",
     )
@@ -347,7 +343,7 @@ def test_version_in_use_by_an_alias_cannot_be_deleted(
     client.create_alias(service, "main", "1")
     client.create_alias(service, "canary", "1", additionalVersionWeight={"2": 0.1})
     for version, users in (("1", "'canary', 'main'"), ("2", "'canary'")):
-        response = _call(daemon, "DELETE", f"/services/{service}/versions/{version}")
+        response = api_call(daemon, "DELETE", f"/services/{service}/versions/{version}")
         body = assert_fc_error(response, 409, "VersionNotEmpty")
         assert users in body["ErrorMessage"]
     client.update_alias(service, "canary", "1", additionalVersionWeight={})
