@@ -80,6 +80,12 @@ class S3:
     def close(self) -> None:
         self.connection.close()
 
+    def __enter__(self) -> S3:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def request(
         self,
         method: str,
@@ -147,17 +153,13 @@ def _text(element: ET.Element, name: str) -> str:
 
 
 def run_mb(client: Client, args: argparse.Namespace) -> Any:
-    s3 = S3(client)
-    try:
+    with S3(client) as s3:
         s3.call("PUT", f"/{args.bucket}")
-    finally:
-        s3.close()
     return Message(f"created bucket '{args.bucket}'", data={"bucket": args.bucket})
 
 
 def run_ls(client: Client, args: argparse.Namespace) -> Any:
-    s3 = S3(client)
-    try:
+    with S3(client) as s3:
         if not args.target:
             root = ET.fromstring(s3.call("GET", "/"))
             buckets = [
@@ -168,8 +170,6 @@ def run_ls(client: Client, args: argparse.Namespace) -> Any:
             return Listing(buckets, ("name", "created"))
         bucket, prefix = parse_s3(args.target)
         items = list(_list(s3, bucket, prefix, "" if args.recursive else "/"))
-    finally:
-        s3.close()
     return Listing(items, ("key", "size", "lastModified", "etag"))
 
 
@@ -204,13 +204,10 @@ def run_cp(client: Client, args: argparse.Namespace) -> Any:
             "cp copies a local file into a bucket or an object out of one: exactly one of "
             "SOURCE and DEST must be s3://BUCKET/KEY"
         )
-    s3 = S3(client)
-    try:
+    with S3(client) as s3:
         if dest_remote:
             return _upload(s3, args.source, args.dest, args.content_type)
         return _download(s3, args.source, args.dest)
-    finally:
-        s3.close()
 
 
 def _upload(s3: S3, source: str, dest: str, content_type: str | None) -> Message:
@@ -276,9 +273,6 @@ def run_rm(client: Client, args: argparse.Namespace) -> Any:
     bucket, key = parse_s3(args.target)
     if not key:
         raise argparse.ArgumentTypeError(f"'{args.target}' names no object")
-    s3 = S3(client)
-    try:
+    with S3(client) as s3:
         s3.call("DELETE", f"/{bucket}/{key}")
-    finally:
-        s3.close()
     return Message(f"deleted s3://{bucket}/{key}", data={"bucket": bucket, "key": key})
