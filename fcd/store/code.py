@@ -40,7 +40,6 @@ import uuid
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -422,11 +421,6 @@ class CodeStore:
                 # Another thread unpacked the same zip first: its tree is as good as ours.
         finally:
             _remove_tree(scratch)
-
-    def iter_digests(self) -> Iterator[str]:
-        """Every stored zip's digest (for garbage collection and diagnostics)."""
-        for path in self.code_dir.glob("*.zip"):
-            yield path.stem
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
