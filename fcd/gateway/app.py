@@ -23,6 +23,7 @@ from typing import Any
 from fcd import errors, signature
 from fcd.config import Limits
 from fcd.gateway import headers as shape
+from fcd.gateway.body import read_body
 from fcd.gateway.http_trigger import HttpTriggerServer
 from fcd.invocations.invoker import Invoker
 from fcd.invocations.queue import AsyncQueue, AsyncRequest
@@ -182,28 +183,8 @@ class Gateway:
         self._verified[key] = (key_id, _signed_at(headers.get("date", ""), now))
 
     async def _read_body(self, receive: Receive, headers: dict[str, str], limit: int = 0) -> bytes:
-        """The whole payload, refused as soon as it is known to be over the (sync) limit.
-
-        Raises:
-            errors.EntityTooLarge
-        """
-        limit = limit or self.limits.sync_payload
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise _too_large(limit)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise errors.InvalidArgument("the client closed the connection mid-request")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        """The whole payload, refused with ``EntityTooLarge`` over the (sync) limit."""
+        return await read_body(receive, headers, limit or self.limits.sync_payload, _too_large)
 
 
 def new_request_id() -> str:

@@ -28,6 +28,7 @@ import msgspec
 
 from fcd import errors, signature
 from fcd.config import Limits
+from fcd.gateway.body import read_body
 from fcd.invocations import http_envelope
 from fcd.invocations.invoker import Invoker
 from fcd.invocations.queue import AsyncQueue, AsyncRequest
@@ -310,7 +311,7 @@ class HttpTriggerServer:
             self._authenticate(method, raw_path, lower, query, target)
         asynchronous = lower.get("x-fc-invocation-type", "").lower() == "async"
         limit = self.limits.async_payload if asynchronous else self.limits.sync_payload
-        body = await read_body(receive, lower, limit)
+        body = await read_body(receive, lower, limit, _too_large)
         uri = raw_path.decode("latin-1")
         if query_string:
             uri += "?" + query_string.decode("latin-1")
@@ -414,31 +415,6 @@ def verify_domain_request(
         now=now,
         query_signed=True,
     )
-
-
-async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
-    """The request body, refused as soon as it is known to be over ``limit``; joined once.
-
-    Raises:
-        errors.InvalidArgument: over the limit, or the client went away mid-body.
-    """
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise errors.InvalidArgument("the client closed the connection mid-request")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        if chunk:
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_large(limit: int) -> errors.InvalidArgument:

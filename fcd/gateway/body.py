@@ -1,0 +1,44 @@
+"""Reading a request body off ASGI ``receive``, for the invoke route and HTTP triggers alike."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fcd import errors
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+
+async def read_body(
+    receive: Receive,
+    headers: dict[str, str],
+    limit: int,
+    too_large: Callable[[int], errors.FcError],
+) -> bytes:
+    """The whole body, joined once, refused as soon as it is known to be over ``limit``.
+
+    ``too_large`` builds the error for an oversized body: the invoke API and HTTP triggers
+    answer that case with different FC errors.
+
+    Raises:
+        errors.FcError: from ``too_large``.
+        errors.InvalidArgument: the client went away mid-body.
+    """
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise errors.InvalidArgument("the client closed the connection mid-request")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        if chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
