@@ -19,7 +19,6 @@ A benchmark prints numbers; it asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -30,13 +29,14 @@ from bench.mgmt_api import FLOOR_SIZE_HEADER, start_floor
 from bench.warm_invoke import (
     HELLO,
     _throughput,
+    bench_arguments,
     latency,
     percentile,
     request_bytes,
+    start_bench_daemon,
     throughput,
 )
 from tests.conftest import make_client
-from tests.daemon import start_daemon
 from tests.signed_http import sign_headers
 
 WSGI_HELLO = (
@@ -59,19 +59,8 @@ def get_bytes(port: int, path: str) -> bytes:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--isolation",
-        choices=["namespaces", "none"],
-        default="namespaces" if os.geteuid() == 0 else "none",
-    )
-    args = parser.parse_args()
-
-    data_dir = Path(tempfile.mkdtemp(prefix="fcd-bench-")) / "data"
-    daemon = start_daemon(data_dir, FCD_LOG_LEVEL="warning", FCD_ISOLATION=args.isolation)
+    args = bench_arguments(__doc__.split("\n\n")[0], requests=3000)
+    daemon = start_bench_daemon(args.isolation)
     floor, floor_port = start_floor()
     try:
         client = make_client(daemon.endpoint)

@@ -70,22 +70,12 @@ async def floor_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def serve_on_uvicorn(app: Any, port: int) -> None:
-    """Run ``app`` exactly as fcd runs its own: uvicorn + httptools, embedded in uvloop."""
-    import uvicorn
+    """Run ``app`` exactly as fcd runs its own: the daemon's uvicorn setup, in uvloop."""
     import uvloop
 
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        http="httptools",
-        loop="none",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-        timeout_keep_alive=75,
-    )
-    uvloop.run(uvicorn.Server(config).serve())
+    from fcd.daemon import http_server
+
+    uvloop.run(http_server(app, "127.0.0.1", port).serve())
 
 
 def serve_floor(port: int) -> None:

@@ -32,7 +32,7 @@ import psutil
 
 from bench.mgmt_api import FLOOR_SIZE_HEADER, start_floor
 from tests.conftest import make_client
-from tests.daemon import start_daemon
+from tests.daemon import RunningDaemon, start_daemon
 from tests.signed_http import sign_headers
 
 HELLO = "def handler(event, context):\n    return b'hello world'\n"
@@ -138,9 +138,10 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=5000)
+def bench_arguments(description: str, requests: int) -> argparse.Namespace:
+    """The options every warm benchmark takes: sizes, rounds and the isolation to run under."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--requests", type=int, default=requests)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
@@ -148,10 +149,18 @@ def main() -> None:
         choices=["namespaces", "none"],
         default="namespaces" if os.geteuid() == 0 else "none",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def start_bench_daemon(isolation: str) -> RunningDaemon:
+    """A quiet daemon on a fresh temporary data dir."""
     data_dir = Path(tempfile.mkdtemp(prefix="fcd-bench-")) / "data"
-    daemon = start_daemon(data_dir, FCD_LOG_LEVEL="warning", FCD_ISOLATION=args.isolation)
+    return start_daemon(data_dir, FCD_LOG_LEVEL="warning", FCD_ISOLATION=isolation)
+
+
+def main() -> None:
+    args = bench_arguments(__doc__.split("\n\n")[0], requests=5000)
+    daemon = start_bench_daemon(args.isolation)
     floor, floor_port = start_floor()
     try:
         client = make_client(daemon.endpoint)

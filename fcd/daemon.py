@@ -190,18 +190,18 @@ class Daemon:
         self._stop.set()
 
     async def run(self) -> None:
-        server = _server(self.front, self.config.host, self.config.port)
+        server = http_server(self.front, self.config.host, self.config.port)
         # The optional second listener: HTTP triggers and custom domains only.
         extra: list[tuple[_EmbeddedServer, socket.socket]] = []
         if self.config.http_listen:
             host, _, port = self.config.http_listen.rpartition(":")
             only = TriggersOnly(self.http)
-            extra.append((_server(only, host, int(port)), _listen(host, int(port))))
+            extra.append((http_server(only, host, int(port)), _listen(host, int(port))))
         if self.config.https_listen:
             # Custom domains over TLS, each with its certificate (SNI).
             host, _, port = self.config.https_listen.rpartition(":")
             certs = DomainCertificates(self.domains, self.data_dir / "tls-scratch")
-            tls = _server(TriggersOnly(self.http), host, int(port), certs.context)
+            tls = http_server(TriggersOnly(self.http), host, int(port), certs.context)
             extra.append((tls, _listen(host, int(port))))
         try:
             async with asyncio.TaskGroup() as group:
@@ -248,9 +248,10 @@ class Daemon:
             log.info("stopped")
 
 
-def _server(
+def http_server(
     app: Any, host: str, port: int, tls: Callable[[], ssl.SSLContext] | None = None
 ) -> _EmbeddedServer:
+    """uvicorn as fcd runs it (httptools, the caller's loop); bench/ measures its floors on it."""
     return _EmbeddedServer(
         uvicorn.Config(
             app,
