@@ -38,7 +38,15 @@ function send(header, payload) {
   sock.write(body.length ? Buffer.concat([prefix, head, body]) : Buffer.concat([prefix, head]));
 }
 
+// With instance concurrency 1 there is at most one request in flight, and everything printed
+// meanwhile is its output, even from callbacks of resources made earlier (a DB connection opened
+// in the initializer carries the initializer's async context). With more, the async context
+// tells concurrent requests apart.
+let concurrency = 1;
+let soleRequest = '';
+
 function currentRequestId() {
+  if (concurrency <= 1 && soleRequest) return soleRequest;
   const store = requestScope.getStore();
   return store ? store.id : '';
 }
@@ -202,6 +210,12 @@ function callHandler(fn, args, useCallback) {
       returned = useCallback ? fn(...args, callback) : fn(...args);
     } catch (e) {
       settled = true;
+      if (useCallback) {
+        // FC's callback-style handlers do not catch a synchronous throw: it is uncaught, the
+        // process exits and the request ends "Process exited unexpectedly" on a fresh instance.
+        process.nextTick(() => { throw e; });
+        return;
+      }
       rejectCall(e);
       return;
     }
@@ -225,6 +239,7 @@ async function run(msg, payload) {
   let phase = 'Invoke';
   if (msg.t === 'init') phase = 'Initialize';
   else if (msg.t === 'hook') phase = msg.name === 'pre_stop' ? 'PreStop' : 'PreFreeze';
+  soleRequest = id;
   log(`FC ${phase} Start RequestId: ${id}\n`, id);
   const header = { t: 'result', id };
   let body = Buffer.alloc(0);
@@ -265,6 +280,7 @@ async function run(msg, payload) {
   }
   const suffix = unhandled || header.error ? ', Error: Unhandled function error' : '';
   log(`FC ${phase} End RequestId: ${id}${header.error === HANDLED ? '' : suffix}\n`, id);
+  if (soleRequest === id) soleRequest = '';
   send(header, body);
 }
 
@@ -281,6 +297,7 @@ async function load(msg) {
   const ready = monotonic();
   applyEnvironment(msg.env);
   statics = msg.context || {};
+  concurrency = Number(msg.concurrency || 1);
   loaded.initializer = msg.initializer || '';
   loaded.hooks = { pre_stop: msg.pre_stop || '', pre_freeze: msg.pre_freeze || '' };
   try {

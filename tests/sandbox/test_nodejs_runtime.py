@@ -90,10 +90,62 @@ async def test_callback_error_is_handled_and_throw_is_unhandled(start: Starter) 
         "Error",
     )
     assert error["stackTrace"][0] == "Error: oops"
+    # A synchronous throw in a callback-style handler is uncaught on FC: the process exits.
     result = await invoke(instance, b"throw")
     assert result.error_type == "UnhandledInvocationError"
-    assert json.loads(result.body)["errorType"] == "TypeError"
-    assert not result.instance_fatal
+    assert json.loads(result.body)["errorMessage"].startswith(
+        "Process exited unexpectedly before completing request"
+    )
+    assert result.instance_fatal
+    assert "TypeError: thrown" in result.logs.decode()
+
+
+async def test_async_handler_rejection_is_unhandled_on_a_kept_instance(start: Starter) -> None:
+    instance = await start(
+        {"index.js": "exports.handler = async () => { throw new TypeError('thrown'); };\n"},
+        runtime=NODE,
+    )
+    for _ in range(2):
+        result = await invoke(instance)
+        assert result.error_type == "UnhandledInvocationError"
+        assert json.loads(result.body)["errorType"] == "TypeError"
+        assert not result.instance_fatal
+
+
+async def test_output_of_earlier_resources_belongs_to_the_request_in_flight(
+    start: Starter,
+) -> None:
+    # A connection made in the initializer logs from its own callbacks: with concurrency 1,
+    # FC files those lines under the request being served, not under the initializer.
+    instance = await start(
+        {
+            "index.js": """
+                const net = require('net');
+                let conn;
+                const pending = [];
+                exports.initializer = (context, callback) => {
+                  // A "database": an echo server and one connection to it, both made here.
+                  const server = net.createServer((s) => s.pipe(s)).listen(0, '127.0.0.1', () => {
+                    const port = server.address().port;
+                    conn = net.connect(port, '127.0.0.1', () => callback(null, ''));
+                    conn.on('data', (d) => {
+                      console.log('ran', d.toString());
+                      pending.shift()();
+                    });
+                  });
+                };
+                exports.handler = (event, context, callback) => {
+                  pending.push(() => callback(null, 'ok'));
+                  conn.write(event);
+                };
+            """
+        },
+        runtime=NODE,
+        initializer="index.initializer",
+    )
+    for query in (b"q1", b"q2"):
+        result = await instance.invoke(InvokeRequest(query.decode(), query, 5))
+        assert f"ran {query.decode()}" in result.logs.decode().splitlines()
 
 
 async def test_context_logger_and_preinstalled_packages(start: Starter) -> None:
