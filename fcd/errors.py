@@ -54,7 +54,16 @@ class LimitExceeded(FcError):
     status, code = 400, "LimitExceededError"
 
 
+# 401 ---------------------------------------------------------------------------------------------
+class Unauthorized(FcError):
+    """An HTTP trigger with ``authType: jwt`` got no token, or one that does not verify."""
+
+    status, code = 401, "Unauthorized"
+
+
 # 403 ---------------------------------------------------------------------------------------------
+
+
 class AccessDenied(FcError):
     status, code = 403, "AccessDenied"
 

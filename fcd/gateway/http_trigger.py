@@ -5,7 +5,8 @@ path, headers, query, body) and answers with its own status, headers and body (s
 The checks run in FC's order: the function's ``http`` trigger for the qualifier (404
 ``TriggerNotFound`` without one), the trigger's ``methods`` (405), the request limits (400
 ``InvalidArgument``), the trigger's ``authType`` (``function``: an FC signature over the path and
-the sorted query, or a pre-signed URL), then the invocation.
+the sorted query, or a pre-signed URL; ``jwt``: a token verified against the trigger's JWKS by
+:mod:`fcd.gateway.jwt_check`, 401 ``Unauthorized`` otherwise), then the invocation.
 
 The pure parts — parsing the proxy path, the limits, which request headers the function sees,
 which response headers it may set — are functions over plain data, unit-tested without a
@@ -28,12 +29,14 @@ import msgspec
 
 from fcd import errors, signature
 from fcd.config import Limits
+from fcd.gateway import jwt_check
 from fcd.gateway.body import read_body
 from fcd.invocations import http_envelope
 from fcd.invocations.invoker import Invoker
 from fcd.invocations.queue import AsyncQueue, AsyncRequest
 from fcd.model import HttpRequestInfo
 from fcd.store import Store, docs
+from fcd.wire import jwt_auth
 from fcd.wire.triggers import HTTP, config_value
 
 log = logging.getLogger(__name__)
@@ -95,8 +98,9 @@ class HttpTrigger:
     """The parts of an ``http`` trigger's config that serving reads."""
 
     name: str
-    auth_type: str  # "anonymous" | "function"
+    auth_type: str  # "anonymous" | "function" | "jwt"
     methods: frozenset[str]
+    jwt: jwt_auth.JwtAuthConfig | None = None  # parsed once, for authType jwt
 
 
 class _StoredTrigger(msgspec.Struct, rename="camel"):
@@ -118,10 +122,12 @@ def http_triggers(bodies: Iterable[bytes]) -> dict[str, HttpTrigger]:
             continue
         config = stored.trigger_config
         methods = config_value(config, "methods") or []
+        auth_type = str(config_value(config, "authType") or "function")
         found[stored.qualifier or LATEST] = HttpTrigger(
             name=stored.trigger_name,
-            auth_type=str(config_value(config, "authType") or "function"),
+            auth_type=auth_type,
             methods=frozenset(str(m).upper() for m in methods),
+            jwt=jwt_auth.parse(config_value(config, "authConfig")) if auth_type == "jwt" else None,
         )
     return found
 
@@ -307,11 +313,22 @@ class HttpTriggerServer:
         check_limits(raw_headers, raw_path, query_string)
         lower = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
         query = parse_query(query_string)
-        if trigger.auth_type != "anonymous":
-            self._authenticate(method, raw_path, lower, query, target)
         asynchronous = lower.get("x-fc-invocation-type", "").lower() == "async"
         limit = self.limits.async_payload if asynchronous else self.limits.sync_payload
-        body = await read_body(receive, lower, limit, _too_large)
+        body: bytes | None = None
+        if trigger.jwt is not None:
+            if trigger.jwt.reads_form:  # the token may be in the (bounded) form body
+                body = await read_body(receive, lower, limit, _too_large)
+            claims = jwt_check.authenticate(trigger.jwt, target.path, lower, query, body)
+            if claims is not None and trigger.jwt.claims:
+                raw_headers, query_string = jwt_check.pass_claims(
+                    trigger.jwt, claims, raw_headers, query_string
+                )
+                query = parse_query(query_string)
+        elif trigger.auth_type != "anonymous":
+            self._authenticate(method, raw_path, lower, query, target)
+        if body is None:
+            body = await read_body(receive, lower, limit, _too_large)
         uri = raw_path.decode("latin-1")
         if query_string:
             uri += "?" + query_string.decode("latin-1")

@@ -19,6 +19,7 @@ import msgspec
 from croniter import croniter
 
 from fcd import errors
+from fcd.wire import jwt_auth
 
 HTTP = "http"
 TIMER = "timer"
@@ -28,7 +29,7 @@ TRIGGER_TYPES = frozenset(
     {"oss", "log", "timer", "http", "tablestore", "cdn_events", "mns_topic", "eventbridge", "rds"}
 )
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
-HTTP_AUTH_TYPES = ("anonymous", "function")
+HTTP_AUTH_TYPES = ("anonymous", "function", "jwt")
 
 
 class TriggerInput(msgspec.Struct, rename="camel"):
@@ -113,6 +114,13 @@ def _validate_http(config: dict[str, Any]) -> None:
     disable = config_value(config, "disableURLInternet")
     if disable is not None and not isinstance(disable, bool):
         raise errors.InvalidArgument("triggerConfig.disableURLInternet must be a boolean")
+    auth_config = config_value(config, "authConfig")
+    if auth_type == "jwt":
+        jwt_auth.parse(auth_config)
+    elif auth_config not in (None, "", {}):
+        raise errors.InvalidArgument(
+            f"triggerConfig.authConfig applies to authType jwt only, not {auth_type!r}"
+        )
 
 
 def _validate_timer(config: dict[str, Any]) -> None:
