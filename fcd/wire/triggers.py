@@ -5,7 +5,9 @@ as sent (official tests compare it with ``==``), so it is typed ``Any`` and neve
 the case-insensitive key matching of :func:`fcd.wire.decode`. Validation reads its keys
 case-insensitively (Go sends ``AuthType`` where Python sends ``authType``) without rewriting
 them, and checks only what fcd will later act on: HTTP auth types and methods, timer schedules,
-and the OSS event list and filter. Other trigger types are accepted as any JSON object.
+and the OSS event list and filter. The types whose events come from a cloud service fcd does not
+have (log, tablestore, cdn_events, mns_topic, eventbridge, rds) are refused: stored, they would
+never fire.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ OSS = "oss"
 TRIGGER_TYPES = frozenset(
     {"oss", "log", "timer", "http", "tablestore", "cdn_events", "mns_topic", "eventbridge", "rds"}
 )
+# The event sources of the types fcd cannot fire: each is an Alibaba Cloud service that one host
+# does not have, so a trigger of that type would be stored and never fire. Refused at write time.
+UNFIRED_SOURCES = {
+    "log": "Alibaba Cloud Log Service (SLS)",
+    "tablestore": "Tablestore",
+    "cdn_events": "Alibaba Cloud CDN",
+    "mns_topic": "Message Service (MNS)",
+    "eventbridge": "EventBridge",
+    "rds": "ApsaraDB RDS",
+}
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
 HTTP_AUTH_TYPES = ("anonymous", "function", "jwt")
 
@@ -78,6 +90,13 @@ def validate_config(trigger_type: str, config: Any) -> None:
     Raises:
         errors.InvalidArgument: naming the offending field (``triggerConfig.methods`` …).
     """
+    if trigger_type in UNFIRED_SOURCES:
+        raise errors.InvalidArgument(
+            f"triggerType {trigger_type!r} is not supported by fcd: its events come from "
+            f"{UNFIRED_SOURCES[trigger_type]}, which a single host does not have. fcd fires "
+            "http, timer and oss triggers (oss from its built-in bucket store or MinIO "
+            "notifications); poll with a timer trigger, or invoke the function from the source"
+        )
     if not isinstance(config, dict):
         raise errors.InvalidArgument("triggerConfig must be a JSON object")
     if trigger_type == HTTP:

@@ -200,26 +200,22 @@ def test_http_trigger(client: fc2.Client, daemon: RunningDaemon, function: tuple
     assert gone.value.status_code == 404
 
 
-def test_log_trigger(client: fc2.Client, function: tuple[str, str]) -> None:
+@pytest.mark.parametrize(
+    "trigger_type", ["log", "tablestore", "cdn_events", "mns_topic", "eventbridge", "rds"]
+)
+def test_triggers_fcd_cannot_fire_are_refused(
+    client: fc2.Client, function: tuple[str, str], trigger_type: str
+) -> None:
+    """Their events come from cloud services one host does not have: stored, they would never
+    fire, so CreateTrigger refuses them and says what fcd fires instead."""
     service, fn = function
     arn = f"acs:log:{REGION}:{ACCOUNT_ID}:project/proj"
-    config = {
-        "sourceConfig": {"logstore": "store_source"},
-        "jobConfig": {"triggerInterval": 60, "maxRetryTime": 10},
-        "functionParameter": {},
-        "logConfig": {"project": "proj", "logstore": "store"},
-        "enable": False,
-    }
-    created = client.create_trigger(
-        service, fn, "t_log", "log", config, arn, ROLE, description="create log trigger"
-    ).data
-    check_trigger(created, "t_log", "create log trigger", "log", config, arn, ROLE)
-    config["jobConfig"] = {"maxRetryTime": 0, "triggerInterval": 80}
-    updated = client.update_trigger(
-        service, fn, "t_log", triggerConfig=config, invocationRole=ROLE, description="update"
-    ).data
-    assert updated["triggerConfig"]["jobConfig"]["triggerInterval"] == 80
-    check_trigger(updated, "t_log", "update", "log", config, arn, ROLE)
+    config = {"sourceConfig": {"logstore": "store_source"}, "enable": False}
+    with pytest.raises(FcError) as refused:
+        client.create_trigger(service, fn, "t_cloud", trigger_type, config, arn, ROLE)
+    assert refused.value.status_code == 400
+    assert "http, timer and oss" in str(refused.value)
+    assert client.list_triggers(service, fn).data["triggers"] == []
 
 
 def test_trigger_config_is_echoed_exactly(daemon: RunningDaemon, function: tuple[str, str]) -> None:
