@@ -47,6 +47,7 @@ SIOCSIFNETMASK = 0x891C
 RTF_UP, RTF_GATEWAY = 0x1, 0x2
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
+FD_LIMIT = 1 << 30  # above any descriptor number (close_range takes the whole range at once)
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 ETC_BINDS = (
@@ -345,6 +346,21 @@ def join_cgroup(procs_files: list[str]) -> None:
     for path in procs_files:
         with open(path, "w") as f:
             f.write(pid)
+
+
+def close_other_fds(keep: list[int]) -> None:
+    """Close every descriptor but ``keep``: only what fcd hands a sandbox reaches it.
+
+    Whatever started the zygote may leave descriptors open without close-on-exec (uvloop's
+    subprocess spawning leaves duplicates of the daemon's stdio), and a fork keeps even
+    close-on-exec ones; closerange uses one close_range(2) per gap.
+    """
+    low = 0
+    for fd in sorted(set(keep)):
+        if low < fd:  # closerange(n, n) would close from n up (close_range with a last of -1)
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, FD_LIMIT)
 
 
 def _status_code(status: int) -> int:

@@ -112,11 +112,10 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
     os.setsid()
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
-    os.close(out_fd)
-    os.close(err_fd)
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
-    os.close(null)
+    # Nothing of the zygote's (its socket, its pid namespace) stays open in a sandbox.
+    init.close_other_fds([0, 1, 2, *fds[:1], *fds[3:]])  # type: ignore[attr-defined]
     if isolated:
         if desc.get("background"):
             os.nice(PREPARE_NICENESS)  # pre-making yields the CPU to instances being started
@@ -267,6 +266,9 @@ def main() -> None:
     runtimes = sys.argv[1]
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=int(sys.argv[2]))
     _load("_fcd_init", os.path.join(HERE, "init.py"))
+    # Whatever the daemon's subprocess handling left open stays out of the zygote: only its
+    # stdio and its socket (uvloop leaves duplicates of the daemon's stdio behind).
+    sys.modules["_fcd_init"].close_other_fds([0, 1, 2, sock.fileno()])  # type: ignore[attr-defined]
     _load("_fcd_bootstrap", os.path.join(runtimes, "python", "bootstrap.py"))
     _load("_fcd_agent", os.path.join(runtimes, "custom", "agent.py"))
     for name in PRELOAD:
