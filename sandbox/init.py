@@ -118,6 +118,21 @@ def _set_flags_up(s: socket.socket, name: bytes) -> None:
     )
 
 
+def no_ipv6_uplink() -> None:
+    """Give interfaces added to this network namespace from now on no IPv6 (its eth0).
+
+    IPv4 is the only way out (NAT on the host). With IPv6, eth0 and the host's end of the pair
+    get link-local addresses that no IPv4 rule covers, and the host answers on them; loopback
+    keeps ::1, which reaches only the sandbox itself. The function cannot undo this (no
+    CAP_NET_ADMIN). Nothing to do on a kernel without IPv6.
+    """
+    try:
+        with open("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w") as f:
+            f.write("1")
+    except FileNotFoundError:
+        pass
+
+
 def _sockaddr(ip: str) -> bytes:
     return struct.pack("=HH4s8x", socket.AF_INET, 0, socket.inet_aton(ip))
 

@@ -128,6 +128,7 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
         try:
             init.prepare_root(desc)  # type: ignore[attr-defined]
             init.loopback_up()  # type: ignore[attr-defined]
+            init.no_ipv6_uplink()  # type: ignore[attr-defined]
         except Exception as e:
             _fail(str(e))
         if desc.get("prestart"):
