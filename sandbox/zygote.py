@@ -270,6 +270,9 @@ def main() -> None:
     # Whatever the daemon's subprocess handling left open stays out of the zygote: only its
     # stdio and its socket (uvloop leaves duplicates of the daemon's stdio behind).
     sys.modules["_fcd_init"].close_other_fds([0, 1, 2, sock.fileno()])  # type: ignore[attr-defined]
+    if os.geteuid() == 0:
+        # Every sandbox inherits this filter: no kernel keyring, so nothing crosses tenants there.
+        sys.modules["_fcd_init"].forbid_keyrings()  # type: ignore[attr-defined]
     _load("_fcd_bootstrap", os.path.join(runtimes, "python", "bootstrap.py"))
     _load("_fcd_agent", os.path.join(runtimes, "custom", "agent.py"))
     for name in PRELOAD:

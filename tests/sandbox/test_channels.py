@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import json
 import socket
 from collections.abc import Iterator
@@ -17,6 +18,9 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute
 
+from fcd.config import Config
+from fcd.instances.instance import Isolation
+from fcd.isolation import sandbox
 from tests.sandbox.conftest import Starter, invoke
 
 pytestmark = pytest.mark.root
@@ -228,7 +232,9 @@ async def test_a_reused_uid_does_not_inherit_keys(sandboxed: Starter) -> None:
     host_key = libc.syscall(ADD_KEY, b"user", b"fcd-host-secret", b"hunter2", 7, -3)
     assert host_key > 0
     first = await sandboxed(PROBE)
-    await probe(first, what="add_keys", name="fcd-tenant-secret")
+    stored = await probe(first, what="add_keys", name="fcd-tenant-secret")
+    # how: the keyring syscalls are refused to every sandbox (a seccomp filter)
+    assert stored == {"@s": -errno.EPERM, "@u": -errno.EPERM}
     uid = first.sandbox.uid
     await first.stop()
     # Force the reuse: put the freed uid first in the pool's free list.
@@ -239,3 +245,11 @@ async def test_a_reused_uid_does_not_inherit_keys(sandboxed: Starter) -> None:
     assert second.sandbox.uid == uid
     found = await probe(second, what="read_keys", names=["fcd-tenant-secret", "fcd-host-secret"])
     assert "hunter2" not in json.dumps(found), found
+
+
+async def test_isolation_refuses_to_start_without_libseccomp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox.ctypes.util, "find_library", lambda name: None)
+    with pytest.raises(sandbox.IsolationUnavailable, match="libseccomp"):
+        Isolation.from_config(Config(isolation="namespaces"), tmp_path)
