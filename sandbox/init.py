@@ -1,4 +1,5 @@
-"""Sandbox building blocks: namespaces, mounts, loopback, privilege drop (ctypes on libc).
+"""Sandbox building blocks: namespaces, mounts, loopback, privilege drop (ctypes on libc),
+closing inherited descriptors, and the keyring filter (ctypes on libseccomp).
 
 Stdlib only and independent of fcd (Python 3.11 has no os.unshare/setns). ``sandbox/zygote.py``
 uses these in the processes it forks:

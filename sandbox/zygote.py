@@ -1,10 +1,12 @@
 """The zygote: one warm Python that forks every sandbox, so no interpreter starts on a cold start.
 
 Stdlib only and independent of fcd. The daemon starts it once (``python3 -I zygote.py
-<runtimes dir> <fd>``); it imports the sandbox code, the python runtime, the custom-runtime agent
-and the standard modules handlers commonly use, then serves fork requests on a SOCK_SEQPACKET
-socket: a JSON description plus three descriptors (the sandbox's control socket and the write
-ends of its stdout/stderr pipes) in SCM_RIGHTS. It answers with the child's pid.
+<runtimes dir> <fd>``); it closes every descriptor but its stdio and that socket, denies itself
+and all it forks the kernel keyring (a seccomp filter, when root), imports the sandbox code,
+the python runtime, the custom-runtime agent and the standard modules handlers commonly use,
+then serves fork requests on a SOCK_SEQPACKET socket: a JSON description plus three
+descriptors (the sandbox's control socket and the write ends of its stdout/stderr pipes) in
+SCM_RIGHTS. It answers with the child's pid. A child closes every descriptor but those.
 
 A child is forked straight into a new pid namespace as its pid 1 (the zygote unshares the pid
 namespace for it and setns()es back). It joins its cgroup, unshares mount/ipc/uts/net

@@ -5,8 +5,8 @@ internet access also gets a veth pair: ``fcd<n>`` on the host with ``10.200.x.1/
 ``eth0`` in the sandbox with ``10.200.x.2/30`` (configured from inside, see
 ``sandbox/init.py``), default route via the host end. The host masquerades ``10.200.0.0/16``
 and, in the same nftables table, drops what sandboxes send to the host itself or to each
-other: outbound only. The pair disappears with the sandbox's namespace, so nothing needs
-removing.
+other: outbound only. Neither end has IPv6 (the rules are IPv4's; see ``_no_ipv6``). The pair
+disappears with the sandbox's namespace, so nothing needs removing.
 
 All of it is netlink through pyroute2 (no ``iptables``/``nft`` binary is needed).
 """
