@@ -1,4 +1,5 @@
-"""Sandbox building blocks: namespaces, mounts, loopback, privilege drop (ctypes on libc).
+"""Sandbox building blocks: namespaces, mounts, loopback, privilege drop (ctypes on libc),
+closing inherited descriptors, and the keyring filter (ctypes on libseccomp).
 
 Stdlib only and independent of fcd (Python 3.11 has no os.unshare/setns). ``sandbox/zygote.py``
 uses these in the processes it forks:
@@ -17,6 +18,7 @@ is built in two steps, :func:`prepare_root` (generic, ahead of requests) and
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import os
 import socket
@@ -47,6 +49,18 @@ SIOCSIFNETMASK = 0x891C
 RTF_UP, RTF_GATEWAY = 0x1, 0x2
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
+FD_LIMIT = 1 << 30  # above any descriptor number (close_range takes the whole range at once)
+
+# libseccomp (Debian's libseccomp2), loaded by soname: the kernel keyring filter below.
+SECCOMP_LIBRARY = "libseccomp.so.2"
+SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_ACT_ERRNO = 0x00050000
+SCMP_FLTATR_CTL_NNP = 3
+# Not namespaced: one uid's keyrings outlive its sandbox, and request_key makes the host run
+# /sbin/request-key as root. Docker's and containerd's default profiles refuse them too.
+KEYRING_SYSCALLS = (b"add_key", b"request_key", b"keyctl")
+# Other ABIs the native arch can run, so a 32-bit binary gets the same refusal, not a kill.
+COMPAT_ARCHES = (b"x86", b"x32")
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 ETC_BINDS = (
@@ -115,6 +129,21 @@ def _set_flags_up(s: socket.socket, name: bytes) -> None:
     fcntl.ioctl(
         s, SIOCSIFFLAGS, struct.pack("16sH", name, flags | IFF_UP | IFF_RUNNING) + b"\0" * 22
     )
+
+
+def no_ipv6_uplink() -> None:
+    """Give interfaces added to this network namespace from now on no IPv6 (its eth0).
+
+    IPv4 is the only way out (NAT on the host). With IPv6, eth0 and the host's end of the pair
+    get link-local addresses that no IPv4 rule covers, and the host answers on them; loopback
+    keeps ::1, which reaches only the sandbox itself. The function cannot undo this (no
+    CAP_NET_ADMIN). Nothing to do on a kernel without IPv6.
+    """
+    try:
+        with open("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w") as f:
+            f.write("1")
+    except FileNotFoundError:
+        pass
 
 
 def _sockaddr(ip: str) -> bytes:
@@ -345,6 +374,62 @@ def join_cgroup(procs_files: list[str]) -> None:
     for path in procs_files:
         with open(path, "w") as f:
             f.write(pid)
+
+
+def close_other_fds(keep: list[int]) -> None:
+    """Close every descriptor but ``keep``: only what fcd hands a sandbox reaches it.
+
+    Whatever started the zygote may leave descriptors open without close-on-exec (uvloop's
+    subprocess spawning leaves duplicates of the daemon's stdio), and a fork keeps even
+    close-on-exec ones; closerange uses one close_range(2) per gap.
+    """
+    low = 0
+    for fd in sorted(set(keep)):
+        if low < fd:  # closerange(n, n) would close from n up (close_range with a last of -1)
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, FD_LIMIT)
+
+
+def forbid_keyrings() -> None:
+    """Refuse the kernel keyring syscalls (EPERM) to this process and all it will fork or exec.
+
+    A seccomp filter built by libseccomp, which handles the architecture checks. Installed
+    once in the zygote (root, so without no_new_privs: the sandbox sets that itself).
+
+    Raises:
+        SandboxError: libseccomp is missing or refused a step.
+    """
+    try:
+        lib = ctypes.CDLL(SECCOMP_LIBRARY, use_errno=True)
+    except OSError as e:
+        raise SandboxError(f"{SECCOMP_LIBRARY} is missing (install libseccomp2): {e}") from e
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
+    if not ctx:
+        raise SandboxError("seccomp_init failed")
+    try:
+        _seccomp(lib.seccomp_attr_set(ctypes.c_void_p(ctx), SCMP_FLTATR_CTL_NNP, 0), "attr")
+        for arch in COMPAT_ARCHES:
+            token = lib.seccomp_arch_resolve_name(arch)
+            if token:
+                # refused (-EEXIST, -EINVAL) where the native arch cannot run it: nothing to do
+                lib.seccomp_arch_add(ctypes.c_void_p(ctx), ctypes.c_uint32(token))
+        for name in KEYRING_SYSCALLS:
+            number = lib.seccomp_syscall_resolve_name(name)
+            action = ctypes.c_uint32(SCMP_ACT_ERRNO | errno.EPERM)
+            rule = lib.seccomp_rule_add_array(ctypes.c_void_p(ctx), action, number, 0, None)
+            _seccomp(rule, f"rule for {name.decode()}")
+        _seccomp(lib.seccomp_load(ctypes.c_void_p(ctx)), "load")
+    finally:
+        lib.seccomp_release(ctx)
+
+
+def _seccomp(result: int, what: str) -> None:
+    if result != 0:
+        raise SandboxError(f"seccomp {what}: {os.strerror(-result)}")
 
 
 def _status_code(status: int) -> int:

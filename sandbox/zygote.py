@@ -1,10 +1,12 @@
 """The zygote: one warm Python that forks every sandbox, so no interpreter starts on a cold start.
 
 Stdlib only and independent of fcd. The daemon starts it once (``python3 -I zygote.py
-<runtimes dir> <fd>``); it imports the sandbox code, the python runtime, the custom-runtime agent
-and the standard modules handlers commonly use, then serves fork requests on a SOCK_SEQPACKET
-socket: a JSON description plus three descriptors (the sandbox's control socket and the write
-ends of its stdout/stderr pipes) in SCM_RIGHTS. It answers with the child's pid.
+<runtimes dir> <fd>``); it closes every descriptor but its stdio and that socket, denies itself
+and all it forks the kernel keyring (a seccomp filter, when root), imports the sandbox code,
+the python runtime, the custom-runtime agent and the standard modules handlers commonly use,
+then serves fork requests on a SOCK_SEQPACKET socket: a JSON description plus three
+descriptors (the sandbox's control socket and the write ends of its stdout/stderr pipes) in
+SCM_RIGHTS. It answers with the child's pid. A child closes every descriptor but those.
 
 A child is forked straight into a new pid namespace as its pid 1 (the zygote unshares the pid
 namespace for it and setns()es back). It joins its cgroup, unshares mount/ipc/uts/net
@@ -112,11 +114,10 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
     os.setsid()
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
-    os.close(out_fd)
-    os.close(err_fd)
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
-    os.close(null)
+    # Nothing of the zygote's (its socket, its pid namespace) stays open in a sandbox.
+    init.close_other_fds([0, 1, 2, *fds[:1], *fds[3:]])  # type: ignore[attr-defined]
     if isolated:
         if desc.get("background"):
             os.nice(PREPARE_NICENESS)  # pre-making yields the CPU to instances being started
@@ -129,6 +130,7 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
         try:
             init.prepare_root(desc)  # type: ignore[attr-defined]
             init.loopback_up()  # type: ignore[attr-defined]
+            init.no_ipv6_uplink()  # type: ignore[attr-defined]
         except Exception as e:
             _fail(str(e))
         if desc.get("prestart"):
@@ -267,6 +269,12 @@ def main() -> None:
     runtimes = sys.argv[1]
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=int(sys.argv[2]))
     _load("_fcd_init", os.path.join(HERE, "init.py"))
+    # Whatever the daemon's subprocess handling left open stays out of the zygote: only its
+    # stdio and its socket (uvloop leaves duplicates of the daemon's stdio behind).
+    sys.modules["_fcd_init"].close_other_fds([0, 1, 2, sock.fileno()])  # type: ignore[attr-defined]
+    if os.geteuid() == 0:
+        # Every sandbox inherits this filter: no kernel keyring, so nothing crosses tenants there.
+        sys.modules["_fcd_init"].forbid_keyrings()  # type: ignore[attr-defined]
     _load("_fcd_bootstrap", os.path.join(runtimes, "python", "bootstrap.py"))
     _load("_fcd_agent", os.path.join(runtimes, "custom", "agent.py"))
     for name in PRELOAD:

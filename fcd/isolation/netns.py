@@ -5,8 +5,8 @@ internet access also gets a veth pair: ``fcd<n>`` on the host with ``10.200.x.1/
 ``eth0`` in the sandbox with ``10.200.x.2/30`` (configured from inside, see
 ``sandbox/init.py``), default route via the host end. The host masquerades ``10.200.0.0/16``
 and, in the same nftables table, drops what sandboxes send to the host itself or to each
-other: outbound only. The pair disappears with the sandbox's namespace, so nothing needs
-removing.
+other: outbound only. Neither end has IPv6 (the rules are IPv4's; see ``_no_ipv6``). The pair
+disappears with the sandbox's namespace, so nothing needs removing.
 
 All of it is netlink through pyroute2 (no ``iptables``/``nft`` binary is needed).
 """
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 NETWORK = ipaddress.ip_network("10.200.0.0/16")
 TABLE = "fcd"
 FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
+IPV6_CONF = Path("/proc/sys/net/ipv6/conf")
 NF_DROP, NF_ACCEPT = 0, 1
 NFPROTO_IPV4 = 2
 LOCK = Path("/run/fcd-uplink.lock") if Path("/run").is_dir() else Path("/tmp/fcd-uplink.lock")
@@ -141,9 +142,19 @@ def _add_pair(link: Link, pid: int) -> bool:
                 return False
             raise OSError(e.code, f"cannot create veth {link.host_ifname}: {e}") from e
         index = ipr.link_lookup(ifname=link.host_ifname)[0]
+        _no_ipv6(link.host_ifname)
         ipr.addr("add", index=index, address=link.host_ip, prefixlen=link.prefix)
         ipr.link("set", index=index, state="up")
     return True
+
+
+def _no_ipv6(ifname: str) -> None:
+    """No IPv6 on the host's end, set before it is up so it never gets a link-local address:
+    the sandbox's end has none either (``sandbox/init.py``), and the nftables rules above are
+    IPv4's. Nothing to do on a host without IPv6."""
+    setting = IPV6_CONF / ifname / "disable_ipv6"
+    if IPV6_CONF.is_dir():
+        setting.write_text("1\n")
 
 
 def _delete_pair(link: Link) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes.util
 import itertools
 import json
 import logging
@@ -343,6 +344,9 @@ def namespaces_available() -> str:
     for ns in NAMESPACES:
         if not os.path.exists(f"/proc/self/ns/{ns}"):
             return f"the kernel has no {ns} namespace"
+    if ctypes.util.find_library("seccomp") is None:
+        # the zygote's filter that keeps functions off the kernel keyring (sandbox/init.py)
+        return "libseccomp is missing (install libseccomp2)"
     return ""
 
 
