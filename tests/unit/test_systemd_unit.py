@@ -5,11 +5,13 @@ from __future__ import annotations
 import configparser
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from fcd.config import DEFAULTS
+from fcd.isolation.sandbox import NAMESPACES
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "fcd.service"
@@ -43,7 +45,6 @@ def test_cgroup_subtree_is_delegated() -> None:
     [
         # Each of these forbids unshare/setns/mount or makes /sys/fs/cgroup or /proc/sys
         # read-only: sandboxes could not be built.
-        "RestrictNamespaces",
         "SystemCallFilter",
         "ProtectControlGroups",
         "ProtectKernelTunables",
@@ -51,10 +52,50 @@ def test_cgroup_subtree_is_delegated() -> None:
         "PrivateUsers",
         "DynamicUser",
         "User",
+        # Its seccomp filter refuses sethostname() in every sandbox's own uts namespace too.
+        "ProtectHostname",
     ],
 )
 def test_no_hardening_that_breaks_sandboxes(option: str) -> None:
     assert option not in _service()
+
+
+def test_namespaces_are_only_those_sandboxes_are_made_of() -> None:
+    """No user or cgroup namespaces, for the daemon or any function (the filter is inherited)."""
+    assert set(_service()["RestrictNamespaces"].split()) == set(NAMESPACES)
+
+
+def test_native_system_calls_only() -> None:
+    assert _service()["SystemCallArchitectures"] == "native"
+
+
+def test_capabilities_are_those_the_daemon_uses() -> None:
+    """tests/sandbox/test_systemd_confinement.py runs the daemon with exactly this set."""
+    assert set(_service()["CapabilityBoundingSet"].split()) == {
+        "CAP_SYS_ADMIN",
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_NET_ADMIN",
+        "CAP_KILL",
+        "CAP_SYS_NICE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_DAC_OVERRIDE",
+    }
+
+
+def test_a_config_error_is_not_restarted(tmp_path: Path) -> None:
+    """fcd exits 2 on a start failure a restart cannot cure; systemd must not loop on it."""
+    config = tmp_path / "fcd.toml"
+    config.write_text("listne = '127.0.0.1:9000'\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "fcd", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "listne" in result.stderr
+    assert _service()["RestartPreventExitStatus"].split() == [str(result.returncode)]
 
 
 def test_netlink_stays_allowed() -> None:
