@@ -118,3 +118,31 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     ]
     assert result.returncode == 0, problems
     assert not problems
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_systemd_scores_the_confinement(tmp_path: Path) -> None:
+    """``systemd-analyze security --offline`` counts what docs/security.md says the unit gives."""
+    unit = tmp_path / "fcd.service"
+    unit.write_text(UNIT.read_text())
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if "--offline" in result.stderr:
+        pytest.skip("this systemd-analyze has no --offline")
+    passed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("\u2713")}
+    for item in (
+        "RestrictNamespaces=~user",
+        "RestrictNamespaces=~cgroup",
+        "SystemCallArchitectures=",
+        "NoNewPrivileges=",
+        "CapabilityBoundingSet=~CAP_SYS_PTRACE",
+        "CapabilityBoundingSet=~CAP_SYS_MODULE",
+        "CapabilityBoundingSet=~CAP_SYS_RAWIO",
+        "CapabilityBoundingSet=~CAP_(CHOWN|FSETID|SETFCAP)",
+        "CapabilityBoundingSet=~CAP_BPF",
+    ):
+        assert item in passed, result.stdout
