@@ -5,11 +5,13 @@
 These machines do not run systemd as pid 1, so the unit's sandboxing is applied by hand, read
 from the unit file itself: ``NoNewPrivileges=``, ``CapabilityBoundingSet=`` (dropped from the
 bounding set, so root's exec keeps only those), and the seccomp filters systemd installs for
-``RestrictNamespaces=``, ``ProtectHostname=`` and ``SystemCallArchitectures=native`` (the
-filter is built for the native architecture only, so other ABIs are refused whatever the unit
-says). The rules follow systemd's documented behaviour: unshare/clone with a namespace flag not
-listed, setns into one or with no type, clone3 (ENOSYS, so libc falls back to clone), and
-sethostname/setdomainname under ProtectHostname all fail. libseccomp and libcap through ctypes.
+``RestrictNamespaces=``, ``ProtectHostname=``, a deny-list ``SystemCallFilter=~...`` (groups
+expanded by ``systemd-analyze syscall-filter``; ``SystemCallErrorNumber=`` or a kill) and
+``SystemCallArchitectures=native`` (the filter is built for the native architecture only, so
+other ABIs are refused whatever the unit says). The rules follow systemd's documented
+behaviour: unshare/clone with a namespace flag not listed, setns into one or with no type,
+clone3 (ENOSYS, so libc falls back to clone), and sethostname/setdomainname under
+ProtectHostname all fail. libseccomp and libcap through ctypes.
 Everything else in the unit (mount namespace, ProtectSystem=, RestrictAddressFamilies=, ...)
 is not reproduced.
 """
@@ -20,10 +22,12 @@ import configparser
 import ctypes
 import errno
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 PR_CAPBSET_DROP = 24
+SCMP_ACT_KILL_PROCESS = 0x80000000
 PR_SET_NO_NEW_PRIVS = 38
 SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_CMP_EQ = 4
@@ -79,12 +83,14 @@ class Filter:
         if not self.ctx:
             raise OSError("seccomp_init failed")
 
-    def refuse(self, syscall: str, code: int, *cmps: tuple[int, int, int, int]) -> None:
+    def refuse(self, syscall: str, code: int | None, *cmps: tuple[int, int, int, int]) -> None:
+        """Fail ``syscall`` with errno ``code`` (kill the process when None)."""
         number = self.lib.seccomp_syscall_resolve_name(syscall.encode())
+        if number == -1:  # __NR_SCMP_ERROR: a name libseccomp does not know
+            return
+        action = SCMP_ACT_KILL_PROCESS if code is None else _errno_action(code)
         array = (ArgCmp * max(1, len(cmps)))(*[ArgCmp(*c) for c in cmps])
-        result = self.lib.seccomp_rule_add_array(
-            self.ctx, _errno_action(code), number, len(cmps), array
-        )
+        result = self.lib.seccomp_rule_add_array(self.ctx, action, number, len(cmps), array)
         if result != 0:
             raise OSError(-result, f"seccomp rule for {syscall}: {os.strerror(-result)}")
 
@@ -92,6 +98,24 @@ class Filter:
         result = self.lib.seccomp_load(self.ctx)
         if result != 0:
             raise OSError(-result, f"seccomp_load: {os.strerror(-result)}")
+
+
+def syscalls_of(names: list[str]) -> set[str]:
+    """System call names, with systemd's ``@groups`` expanded by systemd-analyze."""
+    found: set[str] = set()
+    for name in names:
+        if not name.startswith("@"):
+            found.add(name)
+            continue
+        listing = subprocess.run(
+            ["systemd-analyze", "syscall-filter", "--no-pager", name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        lines = [line.strip() for line in listing.splitlines()]
+        found |= syscalls_of([w for w in lines if w and w != name and not w.startswith("#")])
+    return found
 
 
 def capability_numbers(names: list[str]) -> set[int]:
@@ -126,6 +150,12 @@ def confine(service: dict[str, str]) -> None:
                 rules.refuse("unshare", errno.EPERM, (0, SCMP_CMP_MASKED_EQ, flag, flag))
                 rules.refuse("clone", errno.EPERM, (0, SCMP_CMP_MASKED_EQ, flag, flag))
                 rules.refuse("setns", errno.EPERM, (1, SCMP_CMP_MASKED_EQ, flag, flag))
+    denied = service.get("SystemCallFilter", "")
+    if denied:
+        assert denied.startswith("~"), "only deny-lists are reproduced"
+        code = service.get("SystemCallErrorNumber")
+        for syscall in sorted(syscalls_of(denied[1:].split())):
+            rules.refuse(syscall, None if code is None else getattr(errno, code))
     if service.get("ProtectHostname") == "yes":
         rules.refuse("sethostname", errno.EPERM)
         rules.refuse("setdomainname", errno.EPERM)

@@ -2,9 +2,10 @@
 
 No systemd runs as pid 1 here, so ``tests/systemd_confine.py`` applies the unit's
 NoNewPrivileges=, CapabilityBoundingSet= and the seccomp filters of RestrictNamespaces=,
-ProtectHostname= and SystemCallArchitectures=native (read from the unit file) before it execs
-``python -m fcd serve``. Functions with and without internet access, and a node function, must
-then work as they do unconfined, and a function must not be able to do what the unit forbids.
+ProtectHostname=, SystemCallFilter= and SystemCallArchitectures=native (read from the unit
+file) before it execs ``python -m fcd serve``. Functions with and without internet access, and
+a node function, must then work as they do unconfined, and a function must not be able to do
+what the unit forbids.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ PROBE = """
 import ctypes, json, os, socket
 
 CLONE_NEWUSER = 0x10000000
+PTRACE_TRACEME = 0
 
 
 def default_route():
@@ -42,12 +44,15 @@ def default_route():
 def handler(event, context):
     libc = ctypes.CDLL(None, use_errno=True)
     userns = libc.unshare(CLONE_NEWUSER)
+    userns_errno = ctypes.get_errno()
+    ptrace = libc.ptrace(PTRACE_TRACEME, 0, None, None)
     return json.dumps({
         "uid": os.getuid(),
         "hostname": socket.gethostname(),
         "ifaces": sorted(name for _, name in socket.if_nameindex()),
         "default_route": default_route(),
-        "userns": [userns, ctypes.get_errno()],
+        "userns": [userns, userns_errno],
+        "ptrace": [ptrace, ctypes.get_errno()],
     })
 """
 
@@ -133,6 +138,13 @@ def test_a_function_cannot_create_a_user_namespace(client: fc2.Client, tmp_path:
     _function(client, tmp_path, "confined_userns", False)
     answer = json.loads(client.invoke_function("confined_userns", "probe").data)
     assert answer["userns"] == [-1, 1]  # EPERM
+
+
+def test_a_function_cannot_ptrace(client: fc2.Client, tmp_path: Path) -> None:
+    """SystemCallFilter=~@debug: ptrace (and perf_event_open, pidfd_getfd) fail with EPERM."""
+    _function(client, tmp_path, "confined_ptrace", False)
+    answer = json.loads(client.invoke_function("confined_ptrace", "probe").data)
+    assert answer["ptrace"] == [-1, 1]  # EPERM
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="no node")

@@ -45,7 +45,6 @@ def test_cgroup_subtree_is_delegated() -> None:
     [
         # Each of these forbids unshare/setns/mount or makes /sys/fs/cgroup or /proc/sys
         # read-only: sandboxes could not be built.
-        "SystemCallFilter",
         "ProtectControlGroups",
         "ProtectKernelTunables",
         "PrivateDevices",
@@ -63,6 +62,25 @@ def test_no_hardening_that_breaks_sandboxes(option: str) -> None:
 def test_namespaces_are_only_those_sandboxes_are_made_of() -> None:
     """No user or cgroup namespaces, for the daemon or any function (the filter is inherited)."""
     assert set(_service()["RestrictNamespaces"].split()) == set(NAMESPACES)
+
+
+def test_system_call_filter_is_a_deny_list_that_spares_sandboxes() -> None:
+    """An allow list (or a denied @mount, @privileged, @system-service...) would forbid the
+    mount, pivot_root, setns and setresuid that build a sandbox."""
+    service = _service()
+    denied = service["SystemCallFilter"]
+    assert denied.startswith("~")
+    assert set(denied[1:].split()) <= {
+        "@clock",
+        "@cpu-emulation",
+        "@debug",
+        "@module",
+        "@obsolete",
+        "@raw-io",
+        "@reboot",
+        "@swap",
+    }
+    assert service["SystemCallErrorNumber"] == "EPERM"  # a function's ptrace fails, not dies
 
 
 def test_native_system_calls_only() -> None:
@@ -144,5 +162,7 @@ def test_systemd_scores_the_confinement(tmp_path: Path) -> None:
         "CapabilityBoundingSet=~CAP_SYS_RAWIO",
         "CapabilityBoundingSet=~CAP_(CHOWN|FSETID|SETFCAP)",
         "CapabilityBoundingSet=~CAP_BPF",
+        "SystemCallFilter=~@debug",
+        "SystemCallFilter=~@obsolete",
     ):
         assert item in passed, result.stdout
