@@ -38,6 +38,8 @@ class RunningDaemon:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
+    # A command the daemon runs under, e.g. tests/systemd_confine.py with the unit file.
+    prefix: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.log_path = self.data_dir.parent / f"fcd-{self.port}.log"
@@ -49,7 +51,7 @@ class RunningDaemon:
     def start(self) -> RunningDaemon:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "fcd", "serve"],
+                [*self.prefix, sys.executable, "-m", "fcd", "serve"],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from fc2.fc_exceptions import FcError
 from tests.daemon import ACCOUNT_ID, REGION, RunningDaemon
 from tests.integration.test_configs import call, error_of
 from tests.integration.test_invoke import raw_invoke, write_code
+from tests.waiting import wait_until
 
 ASYNC = {"x-fc-invocation-type": "Async"}
 
@@ -41,22 +42,18 @@ def handler(event, context):
     if text == "always-fail":
         raise ValueError("always")
     if text.startswith("sleep:"):
-        time.sleep(float(text[6:]))
+        time.sleep(float(text[6:]))  # the work that holds the instance
         return "slept"
     return "echo:" + text
 """
 
 
-def wait_for(probe: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
-    """Poll ``probe`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or probe}")
-        time.sleep(0.1)
+def has_run(daemon: RunningDaemon, service: str, function: str, text: str) -> bool:
+    """Whether a request with payload ``text`` has started: its "ran" line is in the logs
+    (written every 0.2 s by the recorder, while the handler may still run)."""
+    status, body = call(daemon, "GET", f"/services/{service}/functions/{function}/logs")
+    assert status == 200, body
+    return any(f" {text} " in line["message"] for line in body["logs"])
 
 
 @pytest.fixture
@@ -90,7 +87,7 @@ def finished(daemon: RunningDaemon, service: str, function: str, invocation_id: 
         got = record(daemon, service, function, invocation_id)
         return got if got["status"] not in ("Enqueued", "Running") else None
 
-    return wait_for(probe, what=f"{invocation_id} to finish")
+    return wait_until(probe, message=f"{invocation_id} to finish")
 
 
 def listed(daemon: RunningDaemon, service: str, function: str, query: str = "") -> Any:
@@ -207,7 +204,7 @@ def test_exceeding_max_age_expires_and_goes_to_on_failure(
     assert done["status"] == "Expired", done
     assert done["alreadyRetriedTimes"] < 8
     assert done["destinationStatus"] == "Succeeded"
-    sent = wait_for(lambda: listed(daemon, service, "sink", "?includePayload=true"))
+    sent = wait_until(lambda: listed(daemon, service, "sink", "?includePayload=true"))
     destination = json.loads(sent["invocations"][0]["invocationPayload"])
     assert destination["requestContext"]["requestId"] == rid
     assert destination["requestContext"]["condition"] == "EventAgeExceeded"
@@ -230,7 +227,7 @@ def test_on_success_destination_function_receives_the_record(
     rid = client.invoke_function(service, "work", payload="to-sink", headers=ASYNC).headers[
         "x-fc-request-id"
     ]
-    sent = wait_for(lambda: listed(daemon, service, "sink", "?includePayload=true"))
+    sent = wait_until(lambda: listed(daemon, service, "sink", "?includePayload=true"))
     received = sent["invocations"][0]
     assert finished(daemon, service, "sink", received["invocationId"])["status"] == "Succeeded"
     destination = json.loads(received["invocationPayload"])
@@ -289,7 +286,7 @@ def test_on_failure_http_destination_gets_the_record(
     rid = client.invoke_function(service, "work", payload="always-fail", headers=ASYNC).headers[
         "x-fc-request-id"
     ]
-    wait_for(lambda: received, what="the http destination")
+    wait_until(lambda: received, message="the http destination")
     path, body = received[0]
     assert path == "/hook?x=1"
     sent = json.loads(body)
@@ -297,7 +294,7 @@ def test_on_failure_http_destination_gets_the_record(
     assert sent["requestContext"]["condition"] == "RetriesExhausted"
     assert sent["requestContext"]["approximateInvokeCount"] == 1
     assert json.loads(sent["responsePayload"])["errorMessage"] == "always"
-    done = wait_for(
+    done = wait_until(
         lambda: (
             (r := record(daemon, service, "work", rid))["destinationStatus"] == "Succeeded" and r
         )
@@ -323,8 +320,9 @@ def test_stateful_flow_back_pressure_list_get_stop(
         )
         assert r.status_code == 202
         assert r.headers["x-fc-stateful-async-invocation-id"] == invocation_id
-    wait_for(lambda: record(daemon, service, "work", "task_a")["status"] == "Running")
-    # the function is full: the others wait queued, not failed
+    wait_until(lambda: record(daemon, service, "work", "task_a")["status"] == "Running")
+    # the function is full: the others wait queued, not failed. An observation window on
+    # purpose: nothing marks the queue's having tried task_b and been refused.
     time.sleep(0.5)
     assert record(daemon, service, "work", "task_b")["status"] == "Enqueued"
     assert call(daemon, "PUT", f"{base}/task_b") == (200, {})
@@ -336,7 +334,9 @@ def test_stateful_flow_back_pressure_list_get_stop(
     assert (done_stop[0], done_stop[1]["ErrorCode"]) == (400, "InvalidArgument")
     missing = call(daemon, "GET", f"{base}/task_zzz")
     assert (missing[0], missing[1]["ErrorCode"]) == (404, "StatefulAsyncInvocationNotFound")
-    time.sleep(3)  # task_a's attempt ends; its result is not recorded over "Stopped"
+    # task_c could only run on the one instance once task_a's attempt (3 s) had ended, so
+    # task_a's result reached the store's one writer before task_c's "Succeeded": it is not
+    # recorded over "Stopped"
     assert record(daemon, service, "work", "task_a")["status"] == "Stopped"
     assert record(daemon, service, "work", "task_b")["status"] == "Stopped"
     assert "Running" not in [
@@ -380,10 +380,13 @@ def test_instance_taken_by_sync_invokes_is_back_pressure_not_a_retry(
     holder = threading.Thread(target=raw_invoke, args=(daemon, service, "work", b"sleep:2"))
     holder.start()
     try:
-        time.sleep(0.5)  # the sync invoke holds the only instance
+        # the sync invoke holds the only instance
+        wait_until(lambda: has_run(daemon, service, "work", "sleep:2"), message="the holder")
         rid = client.invoke_function(service, "work", payload="queued", headers=ASYNC).headers[
             "x-fc-request-id"
         ]
+        # An observation window on purpose (the holder has ~1.5 s left): refused by the busy
+        # instance, the invocation is requeued, not failed.
         time.sleep(0.5)
         assert record(daemon, service, "work", rid)["status"] in ("Enqueued", "Running")
     finally:

@@ -24,7 +24,7 @@ import os, time
 
 def handler(event, context):
     print("ran", event.decode())
-    time.sleep(float(os.environ.get("SLOW", "0")))
+    time.sleep(float(os.environ.get("SLOW", "0")))  # slow at first: the queue is full at the kill
     return "ok"
 """
 COUNT = 1000

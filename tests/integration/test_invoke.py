@@ -26,6 +26,7 @@ from tests.conftest import make_client
 from tests.daemon import ACCESS_KEY_ID, ACCESS_KEY_SECRET, RunningDaemon
 from tests.integration.test_cli import clean_env, fcctl
 from tests.signed_http import fc_request, sign_headers
+from tests.waiting import wait_until
 
 ECHO = """
 import os, time
@@ -34,7 +35,8 @@ def handler(event, context):
     if event == b"str":
         return "hello world"
     if event.startswith(b"sleep:"):
-        time.sleep(float(event[6:]))
+        print("sleeping")  # tests wait for this line: the request is inside its instance
+        time.sleep(float(event[6:]))  # the work that holds the instance
         return "slept"
     if event == b"raise":
         raise ValueError("something is wrong")
@@ -44,7 +46,7 @@ def handler(event, context):
         return context.service.version_id or "LATEST"
     if event == b"whoami":
         print("line of", context.request_id)
-        time.sleep(0.2)
+        time.sleep(0.2)  # two lines apart in time; billed 300 ms (test_fcctl_logs_and_usage)
         print("another line of", context.request_id)
         return context.request_id
     return event
@@ -203,7 +205,7 @@ def test_instance_concurrency_and_max_instances_give_429_at_once(
 
     with ThreadPoolExecutor(2) as pool:
         running = list(pool.map(lambda i: pool.submit(slow, i), range(2)))
-        time.sleep(0.7)  # both are inside the one instance now
+        inside_handler(daemon, service, "capped", 2)  # both are inside the one instance now
         started = time.monotonic()
         with pytest.raises(FcError) as rejected:
             client.invoke_function(service, "capped", payload=b"x")
@@ -324,6 +326,7 @@ def test_deploy_during_load_fails_no_request(
     )
     path = invoke_path(service, "deployed")
     stop = threading.Event()
+    answers: list[tuple[int, bytes]] = []  # every hammer's, as they come
 
     def hammer(_: int) -> list[tuple[int, bytes]]:
         seen = []
@@ -333,13 +336,14 @@ def test_deploy_during_load_fails_no_request(
                     daemon.endpoint + path, data=b"x", headers=sign_headers("POST", path)
                 )
                 seen.append((r.status_code, r.content))
+                answers.append(seen[-1])
         return seen
 
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(hammer, i) for i in range(4)]
-        time.sleep(0.5)
+        wait_until(lambda: (200, b"old") in answers, 20, "the old code to answer")
         client.update_function(service, "deployed", codeDir=write_code(tmp_path, new, "new"))
-        time.sleep(0.5)
+        wait_until(lambda: answers.count((200, b"new")) >= 20, 20, "the new code to answer")
         stop.set()
         seen = [pair for future in futures for pair in future.result()]
     assert [pair for pair in seen if pair[0] != 200] == []
@@ -388,6 +392,19 @@ def signed_get(daemon: RunningDaemon, path: str) -> requests.Response:
     response = fc_request(daemon.endpoint, "GET", path)
     assert response.status_code == 200, response.text
     return response
+
+
+def inside_handler(daemon: RunningDaemon, service: str, function: str, count: int) -> None:
+    """Wait until ``count`` requests print "sleeping": they are running in their instances
+    (the recorder writes log lines every 0.2 s, while the handler still runs)."""
+    path = f"/2016-08-15/services/{service}/functions/{function}/logs"
+
+    def sleeping() -> int:
+        return sum(
+            line["message"] == "sleeping" for line in signed_get(daemon, path).json()["logs"]
+        )
+
+    wait_until(lambda: sleeping() >= count, 20, f"{count} requests inside {function}")
 
 
 def usage_of(daemon: RunningDaemon, request_id: str) -> dict[str, Any]:
@@ -456,7 +473,7 @@ def test_sigterm_lets_in_flight_invocations_finish(
     )
     with ThreadPoolExecutor(1) as pool:
         running = pool.submit(raw_invoke, fresh_daemon, "drain", "slow", b"sleep:1.5")
-        time.sleep(0.7)
+        inside_handler(fresh_daemon, "drain", "slow", 1)
         assert fresh_daemon.stop() == 0
         answered = running.result()
     assert answered.status_code == 200

@@ -19,11 +19,12 @@ from fcd.config import Config, Instances
 from fcd.instances.instance import Isolation
 from fcd.instances.manager import InstanceManager, PoolSpec
 from fcd.model import FunctionContext, InstanceSpec, InvokeRequest
+from tests.waiting import wait_until_async
 
 HANDLER = """import time
 
 def handler(event, context):
-    time.sleep(float(event or 0))
+    time.sleep(float(event or 0))  # the work a request holds its instance for
     return b"ok"
 """
 
@@ -100,8 +101,7 @@ async def test_idle_instances_are_reclaimed_after_keep_alive(
     assert second.instance_id == first.instance_id
     (pool,) = m.pools()
     assert repr(pool) == "<InstancePool fn=s/f@LATEST [busy 0 | idle 1 | starting 0 | queued 0]>"
-    await asyncio.sleep(1.6)
-    assert pool.size == 0
+    await wait_until_async(lambda: pool.size == 0, 10, "the idle instance to be reclaimed")
     assert m.budget.running == 0
     third = await m.invoke(spec, request())
     assert third.cold
@@ -118,16 +118,17 @@ async def test_redeploy_drains_old_instances_without_failing_requests(
     old = pool_spec(tmp_path, "g", fingerprint="old")
     await m.invoke(old, request())
     slow = asyncio.create_task(m.invoke(old, request(0.6)))  # starts a second old instance
-    await asyncio.sleep(0.3)
+    (old_pool,) = m.pools()
+    await wait_until_async(lambda: old_pool.in_flight == 1, 10, "the slow request to run")
     new = pool_spec(tmp_path, "g", fingerprint="new")
     fresh = await m.invoke(new, request())
     assert fresh.cold
     finished = await slow
     assert finished.result.body == b"ok"
     assert finished.result.error_type is None
-    await asyncio.sleep(0.2)
+    # the two old instances are gone
+    await wait_until_async(lambda: m.budget.running == 1, 10, "the old instances to go")
     assert [p.name for p in m.pools()] == ["s/g@LATEST"]
-    assert m.budget.running == 1  # the two old instances are gone
     await m.close()
     await task
 
@@ -142,7 +143,8 @@ async def test_host_cap_reclaims_an_idle_instance_of_another_function(
     assert other.cold
     assert m.budget.running == 1
     busy = asyncio.create_task(m.invoke(pool_spec(tmp_path, "b"), request(0.5)))
-    await asyncio.sleep(0.1)
+    (pool_b,) = [p for p in m.pools() if p.name == "s/b@LATEST"]
+    await wait_until_async(lambda: pool_b.in_flight == 1, 10, "b's instance to be busy")
     with pytest.raises(errors.ResourceExhausted):
         await m.invoke(pool_spec(tmp_path, "a"), request())
     assert (await busy).result.body == b"ok"

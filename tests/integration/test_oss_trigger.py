@@ -18,6 +18,7 @@ import requests
 from tests.daemon import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_ID, REGION, RunningDaemon
 from tests.integration.test_buckets import s3_client
 from tests.signed_http import fc_request
+from tests.waiting import wait_until
 
 PRINTER = """
 import json
@@ -53,6 +54,21 @@ def wait_events(
         time.sleep(0.1)
 
 
+def settled(daemon: RunningDaemon, service: str, function: str) -> list[dict[str, Any]]:
+    """The function's async invocations once none is queued or running. Every event an S3
+    request fires is queued before its answer, so none can come later."""
+    path = f"/2016-08-15/services/{service}/functions/{function}/stateful-async-invocations"
+
+    def probe() -> tuple[list[dict[str, Any]]] | None:
+        answer = fc_request(daemon.endpoint, "GET", path)
+        assert answer.status_code == 200, answer.text
+        invocations: list[dict[str, Any]] = answer.json().get("invocations", [])
+        busy = any(i["status"] in ("Enqueued", "Running") for i in invocations)
+        return None if busy else (invocations,)
+
+    return wait_until(probe, 20, f"{function}'s invocations to finish")[0]
+
+
 @pytest.fixture
 def printers(client: fc2.Client, unique: str, tmp_path: Path) -> str:
     service = f"oss_{unique}"
@@ -62,6 +78,10 @@ def printers(client: fc2.Client, unique: str, tmp_path: Path) -> str:
     (code / "index.py").write_text(PRINTER)
     for name in ("images", "removals", "everything"):
         client.create_function(service, name, "python3", "index.handler", codeDir=str(code))
+        # Recorded, so a test can see every invocation an event caused (see settled).
+        client.put_function_async_invoke_config(
+            service, "LATEST", name, {"statefulInvocation": True}
+        )
     return service
 
 
@@ -114,9 +134,10 @@ def test_boto3_puts_and_deletes_fire_matching_functions(
     created = wait_events(daemon, service, "images", 1)
     removed = wait_events(daemon, service, "removals", 1)
     elsewhere = wait_events(daemon, service, "everything", 1)
-    time.sleep(1.0)  # anything wrongly fired would have run by now
-    assert len(events_of(daemon, service, "images")) == 1
-    assert len(events_of(daemon, service, "removals")) == 1
+    # nothing else fired
+    assert len(settled(daemon, service, "images")) == 1
+    assert len(settled(daemon, service, "removals")) == 1
+    assert len(settled(daemon, service, "everything")) == 1
     assert [e["events"][0]["oss"]["object"]["key"] for e in elsewhere] == ["anything"]
 
     record = created[0]["events"][0]
@@ -193,5 +214,4 @@ def test_minio_webhook_notification_fires_the_bucket_triggers(
     assert record["oss"]["object"]["objectMeta"] == {"mimeType": "image/png"}
     assert record["requestParameters"]["sourceIPAddress"] == "10.0.0.7"
     assert record["responseElements"]["requestId"] == "17CF3B5A6D8E2F01"
-    time.sleep(0.5)
-    assert events_of(daemon, service, "removals") == []
+    assert settled(daemon, service, "removals") == []

@@ -7,10 +7,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_until
 
 OWNER = """
 import asyncio, sys, uuid
@@ -27,7 +28,7 @@ async def main():
     spec = InstanceSpec("c-" + uuid.uuid4().hex[:12], "python3", code, (), {}, context())
     instance = await Instance.start(spec, isolation, lambda *a: None)
     print(instance.sandbox.pid, isolation.zygote._process.pid, flush=True)
-    await asyncio.sleep(60)
+    await asyncio.Event().wait()  # until the test SIGKILLs this owner
 
 asyncio.run(main())
 """
@@ -47,7 +48,6 @@ def test_killed_owner_leaves_no_process(mode: str, tmp_path: Path) -> None:
     assert all(Path(f"/proc/{p}").exists() for p in pids)
     os.kill(owner.pid, signal.SIGKILL)
     owner.wait()
-    deadline = time.monotonic() + 5
-    while any(Path(f"/proc/{p}").exists() for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert [p for p in pids if Path(f"/proc/{p}").exists()] == []
+    wait_until(
+        lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 5, "its processes to end"
+    )

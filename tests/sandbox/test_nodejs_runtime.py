@@ -210,6 +210,7 @@ async def test_concurrent_requests_keep_their_logs_apart(start: Starter) -> None
             "index.js": """
                 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
                 exports.handler = async (event) => {
+                  // the sleeps let the concurrent requests' lines interleave
                   for (let i = 0; i < 3; i++) { console.log(event.toString(), i); await sleep(5); }
                   return event;
                 };

@@ -171,6 +171,7 @@ async def test_exit_fails_the_request_and_ends_the_instance(start: Starter) -> N
 
 async def test_timeout_ends_the_request_and_the_instance(start: Starter) -> None:
     instance = await start(
+        # sleeps past the timeout under test
         {"index.py": "import time\ndef handler(event, context):\n    time.sleep(30)\n"}
     )
     result = await invoke(instance, limit=0.5)
@@ -209,7 +210,7 @@ async def test_concurrent_requests_keep_their_logs_apart(start: Starter) -> None
                 def handler(event, context):
                     for i in range(3):
                         print(event.decode(), i)
-                        time.sleep(0.01)
+                        time.sleep(0.01)  # lets the concurrent requests' lines interleave
                     return event
             """
         },

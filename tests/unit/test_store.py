@@ -13,6 +13,7 @@ import pytest
 from fcd import errors
 from fcd.store import Store, docs, schema
 from fcd.store.sqlite import connect
+from tests.waiting import wait_until_async
 
 
 @pytest.fixture
@@ -95,7 +96,8 @@ async def test_a_failing_transaction_in_a_batch_leaves_its_neighbours_committed(
         asyncio.ensure_future(store.write(fn))
         for fn in (insert("1-before"), half_then_fail, duplicate, insert("3-after"))
     ]
-    await asyncio.sleep(0.05)  # let every write reach the queue while the writer is held
+    # every write reaches the queue while the writer is held
+    await wait_until_async(lambda: "queued=4>" in repr(store), 10, "four queued writes")
     release.set()
     results = await asyncio.gather(first, *rest, return_exceptions=True)
 
