@@ -290,13 +290,39 @@ class V2Group:
         return f"<V2Group {self.path}>"
 
 
+# v2: the leaf the daemon moves itself to, so that its group can hand controllers to the
+# sandboxes' groups ("no internal processes": only the root group may do both).
+DAEMON_LEAF = "fcd-daemon"
+
+
+def _vacate(parent: Path, mount: Path) -> None:
+    """Move this process out of ``parent`` (its group, e.g. its systemd unit's with
+    ``Delegate=yes``) into the leaf ``fcd-daemon/``; the root group needs no such move."""
+    if parent == mount or not (parent / "cgroup.procs").read_text().split():
+        return
+    leaf = parent / DAEMON_LEAF
+    leaf.mkdir(exist_ok=True)
+    _write(leaf / "cgroup.procs", str(os.getpid()))
+
+
 class V2Backend:
-    """cgroup v2: groups in ``fcd/`` beside this process's own group, controllers enabled."""
+    """cgroup v2: groups in ``fcd/`` beside this process's own group, controllers enabled.
+
+    The daemon's own group cannot enable controllers for its children while it holds a process,
+    so the daemon moves to ``fcd-daemon/`` first (a daemon already there uses the group above).
+
+    Raises:
+        OSError: the memory or pids controller cannot be had for the sandboxes' groups.
+    """
 
     version = 2
+    REQUIRED = frozenset({"memory", "pids"})
 
     def __init__(self, mount: Path) -> None:
         parent = mount / _own_path("")
+        if parent.name == DAEMON_LEAF:
+            parent = parent.parent
+        _vacate(parent, mount)
         self.base = parent / "fcd"
         self.base.mkdir(exist_ok=True)
         _sweep(self.base)
@@ -308,6 +334,14 @@ class V2Backend:
                     target / "cgroup.subtree_control",
                     " ".join(f"+{c}" for c in sorted(wanted & available)),
                 )
+        enabled = set((self.base / "cgroup.subtree_control").read_text().split())
+        if missing := self.REQUIRED - enabled:
+            raise OSError(
+                errno.EOPNOTSUPP,
+                f"cgroup v2 controllers {' '.join(sorted(missing))} cannot be enabled below "
+                f"{parent}: it must hold no other process and have them delegated "
+                "(run fcd as a systemd unit with Delegate=yes)",
+            )
 
     def create(self, name: str) -> V2Group:
         path = self.base / name

@@ -6,6 +6,7 @@ Every test ends by checking that nothing is left behind: no cgroup, no process.
 from __future__ import annotations
 
 import contextlib
+import os
 import textwrap
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +18,7 @@ import pytest
 
 from fcd.config import Config
 from fcd.instances.instance import Instance, Isolation
+from fcd.isolation import cgroup
 from fcd.model import FunctionContext, InstanceSpec, InvokeRequest, InvokeResult
 
 ISOLATIONS = [
@@ -57,6 +59,14 @@ def context(**overrides: Any) -> FunctionContext:
     return FunctionContext(**fields)
 
 
+def assert_expected_hierarchy(backend: cgroup.Backend | None) -> None:
+    """With FCD_EXPECT_CGROUP=v1 or v2 (the cgroup v2 VM sets it), sandboxes must use that."""
+    expected = os.environ.get("FCD_EXPECT_CGROUP", "")
+    if expected:
+        assert backend is not None, "no cgroup backend"
+        assert f"v{backend.version}" == expected, f"expected cgroup {expected}, got {backend!r}"
+
+
 @dataclass
 class Starter:
     isolation: Isolation
@@ -94,6 +104,8 @@ async def invoke(instance: Instance, payload: bytes = b"", limit: float = 5) -> 
 @contextlib.asynccontextmanager
 async def starter(mode: str, tmp_path: Path) -> AsyncIterator[Starter]:
     isolation = Isolation.from_config(Config(isolation=mode), tmp_path / "data")  # type: ignore[arg-type]
+    if mode == "namespaces":
+        assert_expected_hierarchy(isolation.backend)
     starter = Starter(isolation, tmp_path / "code")
     try:
         yield starter
@@ -107,7 +119,9 @@ async def starter(mode: str, tmp_path: Path) -> AsyncIterator[Starter]:
     assert alive == [], "a process outlived its instance"
     backend = isolation.backend
     if backend is not None:
-        for base in getattr(backend, "bases", {}).values():
+        bases = list(getattr(backend, "bases", {}).values())
+        bases += [backend.base] if isinstance(backend, cgroup.V2Backend) else []
+        for base in bases:
             left = {p.name for p in base.iterdir()} & names if base.exists() else set()
             assert left == set(), "cgroups left behind"
 

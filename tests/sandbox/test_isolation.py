@@ -86,7 +86,7 @@ PROBE = {
 
 
 async def probe(instance, **args):  # type: ignore[no-untyped-def]
-    result = await invoke(instance, json.dumps(args).encode(), limit=20)
+    result = await invoke(instance, json.dumps(args).encode(), limit=60)
     assert result.error_type is None, result.body
     return json.loads(result.body) if result.body[:1] in b"[{" else result.body
 
