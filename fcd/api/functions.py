@@ -34,6 +34,7 @@ from fcd.api.http import (
     split_qualifier,
 )
 from fcd.config import Config
+from fcd.instances import runtimes
 from fcd.store import docs
 from fcd.store.code import CodeInfo
 from fcd.wire import layers as wire_layers
@@ -124,6 +125,16 @@ async def _code_of(change: FunctionInput) -> CodeInfo | None:
     return await store_zip(change.code, request.headers.get(CHECKSUM_HEADER))
 
 
+def _check_runnable(change: FunctionInput) -> None:
+    """FC runtime names this host cannot run are refused now, not at every invoke.
+
+    Raises:
+        errors.InvalidArgument: naming the runtimes fcd runs.
+    """
+    if change.runtime is not None and (why := runtimes.refusal(change.runtime)) is not None:
+        raise errors.InvalidArgument(why)
+
+
 def _respond(raw: bytes, etag: str | None) -> Response:
     return json_response(decode_response(raw), etag=etag)
 
@@ -135,6 +146,7 @@ async def create_function(service: str) -> Response:
     check_input(change)
     if change.runtime is None:
         raise errors.InvalidArgument("runtime is required")
+    _check_runnable(change)
     context = ctx()
     # Fail on a missing service before the (possibly large) package is checked and stored.
     context.store.read(lambda conn: lookup.service_doc(conn, service))
@@ -221,6 +233,7 @@ async def get_function_code(service_and_qualifier: str, function: str) -> Respon
 async def update_function(service: str, function: str) -> Response:
     change = await body(FunctionInput)
     check_input(change)
+    _check_runnable(change)
     wanted = if_match_header()
     context = ctx()
     context.store.read(lambda conn: lookup.function_doc(conn, service, function))
