@@ -82,6 +82,10 @@ def resolve_layers(conn: sqlite3.Connection, refs: list[str], config: Config) ->
     """
     resolved: list[LayerCode] = []
     for ref in refs:
+        official = wire_layers.parse_official_arn(ref, region=config.region)
+        if official is not None:
+            resolved.append(_official_layer(conn, ref, *official))
+            continue
         parsed = wire_layers.parse_arn(ref, region=config.region, account_id=config.account_id)
         if parsed is None:
             raise errors.InvalidArgument(
@@ -95,6 +99,25 @@ def resolve_layers(conn: sqlite3.Connection, refs: list[str], config: Config) ->
         layer = wire_layers.decode_stored(doc.body)
         resolved.append(LayerCode(arn=layer.arn_v2, sha256=layer.code_sha256))
     return resolved
+
+
+def _official_layer(conn: sqlite3.Connection, ref: str, name: str, version: int) -> LayerCode:
+    """An official layer version the operator published on this host.
+
+    Raises:
+        errors.InvalidArgument: it is not published here, naming how to publish it.
+    """
+    scope = wire_layers.version_scope(name, official=True)
+    doc = docs.get(conn, lookup.LAYER_VERSION, scope, lookup.version_key(version))
+    if doc is None:
+        raise errors.InvalidArgument(
+            f"layers: official layer '{ref}' is not published on this fcd: FC's official layers "
+            "are not shipped with fcd; an operator publishes one with "
+            f"'fcctl layer publish --official {name} --code <dir> --compatible-runtime <r>' "
+            f"(it gets the next version number of {name}), or use a layer of your own"
+        )
+    layer = wire_layers.decode_stored(doc.body)
+    return LayerCode(arn=layer.arn_v2, sha256=layer.code_sha256)
 
 
 def _with_code(function: StoredFunction, info: CodeInfo | None) -> StoredFunction:
