@@ -8,6 +8,7 @@ import re
 
 import fc2
 import pytest
+import requests
 
 from tests.conformance.conftest import code_dir, log_text, wait_for
 from tests.daemon import RunningDaemon
@@ -77,3 +78,21 @@ def test_tracing_headers_reach_the_context(
     assert SPAN in out[keys[0]]
     assert out[keys[1]] == {"key": "val"}
     assert "http://jaeger.example:14268" in json.dumps(out)
+
+
+def test_tracing_headers_of_an_http_trigger_request_reach_the_context(
+    client: fc2.Client, daemon: RunningDaemon, service: str
+) -> None:
+    client.create_function(
+        service, "web", "python3", "index.handler", codeDir=code_dir("tracing_wsgi")
+    )
+    client.create_trigger(
+        service, "web", "http", "http", {"authType": "anonymous", "methods": ["GET"]}, "", ""
+    )
+    headers = {
+        "x-fc-tracing-opentracing-span-context": SPAN,
+        "x-fc-tracing-opentracing-span-context-baggage-key": "val",
+    }
+    url = f"{daemon.endpoint}/2016-08-15/proxy/{service}/web/"
+    out = requests.get(url, headers=headers, timeout=30).json()
+    assert out == {"spanContext": SPAN, "baggages": {"key": "val"}}

@@ -3,6 +3,7 @@ failures in the logs with what they used, and the caller's tracing context."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import uuid
@@ -135,3 +136,36 @@ async def test_the_callers_tracing_context_reaches_the_handler(
     ]
     empty = await invoke(instance)
     assert json.loads(empty.body) == ["", {}, ""]
+
+
+async def test_a_custom_runtime_gets_the_tracing_headers(start: Starter) -> None:
+    port = random.randint(20000, 40000)
+    files = {
+        "server.py": f"""
+            import json
+            from http.server import BaseHTTPRequestHandler, HTTPServer
+            class H(BaseHTTPRequestHandler):
+                def do_POST(self):
+                    seen = {{k.lower(): v for k, v in self.headers.items()
+                            if k.lower().startswith("x-fc-tracing-")}}
+                    body = json.dumps(seen).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+            HTTPServer(("127.0.0.1", {port}), H).serve_forever()
+        """,
+    }
+    instance = await start(
+        files,
+        runtime="custom",
+        ca_port=port,
+        custom_command=("/usr/bin/python3", "/code/server.py"),
+    )
+    trace = TraceContext("a:b:0:1", (("key", "val"),), "http://j")
+    result = await instance.invoke(InvokeRequest(str(uuid.uuid4()), b"", 5, tracing=trace))
+    seen = json.loads(result.body)
+    assert seen["x-fc-tracing-opentracing-span-context"] == "a:b:0:1"
+    baggages = base64.b64decode(seen["x-fc-tracing-opentracing-span-baggages"])
+    assert json.loads(baggages) == {"key": "val"}
+    assert seen["x-fc-tracing-jaeger-endpoint"] == "http://j"
