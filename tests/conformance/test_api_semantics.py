@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fc2
+import pytest
 
 from tests.conformance.conftest import code_dir
 
@@ -22,6 +23,21 @@ def test_the_python_sdk_teardown_deletes_versions_before_aliases(
     for alias in client.list_aliases(service).data["aliases"]:
         client.delete_alias(service, alias["aliasName"])
     client.delete_service(service)
+
+
+def test_an_alias_on_a_deleted_version_answers_version_not_found(
+    client: fc2.Client, service: str
+) -> None:
+    client.create_function(
+        service, "hello", "python3", "index.handler", codeDir=code_dir("legacy_python")
+    )
+    v1 = client.publish_version(service, "v1").data["versionId"]
+    client.create_alias(service, "live", v1)
+    assert client.invoke_function(service, "hello", qualifier="live").data.startswith(b"hello")
+    client.delete_version(service, v1)
+    with pytest.raises(fc2.FcError) as gone:
+        client.invoke_function(service, "hello", qualifier="live")
+    assert (gone.value.status_code, gone.value.err_code) == (404, "VersionNotFound")
 
 
 def test_a_recreated_service_numbers_versions_from_1(client: fc2.Client, service: str) -> None:
