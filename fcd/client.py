@@ -591,9 +591,14 @@ class Client:
 
     # --- layers (routes 51-57) -------------------------------------------------------------
 
-    def publish_layer_version(self, name: str, code: Any, **fields: Any) -> Resource:
+    def publish_layer_version(
+        self, name: str, code: Any, *, official: bool = False, **fields: Any
+    ) -> Resource:
+        """``official``: the operator's copy of an FC official layer (fcd's ``official=true``),
+        named ``acs:fc:<region>:official:layers/<name>/versions/<n>``."""
         path = f"/layers/{segment(name)}/versions"
-        return self._resource("POST", path, body={"code": code, **fields})
+        query = {"official": "true"} if official else None
+        return self._resource("POST", path, body={"code": code, **fields}, query=query)
 
     def get_layer_version(self, name: str, version: int) -> Resource:
         return self._resource("GET", f"/layers/{segment(name)}/versions/{version}")
@@ -604,8 +609,9 @@ class Client:
     def delete_layer_version(self, name: str, version: int) -> None:
         self.call("DELETE", f"/layers/{segment(name)}/versions/{version}")
 
-    def list_layers(self, **page: Any) -> JsonObject:
-        return self._object("GET", "/layers", query=page_query(**page))
+    def list_layers(self, *, official: bool = False, **page: Any) -> JsonObject:
+        query = page_query(**page) | ({"official": "true"} if official else {})
+        return self._object("GET", "/layers", query=query)
 
     def list_layer_versions(
         self, name: str, *, start_version: int | None = None, limit: int | None = None

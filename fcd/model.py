@@ -84,6 +84,16 @@ class InvokeRequest:
     timeout_s: float  # the function's timeout; the instance enforces it
     http: HttpRequestInfo | None = None
     retry_count: int = 0
+    tracing: TraceContext | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """The caller's OpenTracing context (``X-Fc-Tracing-*`` headers) for ``context.tracing``."""
+
+    span_context: str = ""
+    baggages: tuple[tuple[str, str], ...] = ()
+    jaeger_endpoint: str = ""
 
 
 @dataclass(frozen=True)

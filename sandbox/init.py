@@ -77,6 +77,8 @@ ETC_BINDS = (
     "gai.conf",
 )
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+# Last on every sandboxed runtime's PATH: links to the interpreters (see _link_commands).
+COMMANDS_DIR = "/var/fc/bin"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -216,13 +218,23 @@ def prepare_root(desc: dict[str, object]) -> None:
     _build_etc(root)
     _build_dev(root)
     write_identity(root, int(desc.get("uid", 10000)))  # type: ignore[call-overload]
-    for path in ("/code", "/opt", "/tmp", "/proc", "/var/fc/runtime"):
+    for path in ("/code", "/opt", "/tmp", "/proc", "/var/fc/runtime", COMMANDS_DIR):
         _mkdir(root + path)
+    _link_commands(root, desc.get("commands", {}))  # type: ignore[arg-type]
     runtime_dir = desc.get("runtime_dir")
     if runtime_dir:
         bind(str(runtime_dir), root + "/var/fc/runtime")
     mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=1777")
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _link_commands(root: str, commands: dict[str, str]) -> None:
+    """The commands FC's runtime images have on PATH that this host may not (``python`` on a
+    Debian with only ``python3``): links in the sandbox's own root, to the host's binaries seen
+    through the read-only system binds. Nothing is added to the host."""
+    for name, target in commands.items():
+        if "/" not in name and os.path.isabs(target):
+            os.symlink(target, f"{root}{COMMANDS_DIR}/{name}")
 
 
 def specialise_root(desc: dict[str, object], spec: dict[str, object]) -> None:

@@ -25,7 +25,7 @@ from fcd.api.http import (
     query_str,
     split_qualifier,
 )
-from fcd.invocations import async_records
+from fcd.invocations import async_records, destinations
 from fcd.store import docs
 from fcd.wire.async_invocations import StatefulInvocation, StatefulInvocationPage
 from fcd.wire.configs import (
@@ -42,11 +42,6 @@ routes = Blueprint("async_configs", __name__, url_prefix="/2016-08-15/services")
 MAX_EVENT_AGE_SECONDS = 604800
 MAX_RETRY_ATTEMPTS = 8
 
-_FC_DESTINATION = re.compile(
-    r"acs:fc:(?P<region>[^:]+):(?P<account>[^:]+):services/"
-    r"(?P<service>[A-Za-z_][A-Za-z0-9_-]*)(\.(?P<qualifier>[A-Za-z0-9_-]+))?"
-    r"/functions/(?P<function>[A-Za-z_][A-Za-z0-9_-]*)"
-)
 # MNS queues/topics and EventBridge buses: accepted and stored so configs written for FC load
 # unchanged (the Node SDK's test uses an MNS queue), but fcd has no such service to deliver to.
 _FOREIGN_DESTINATION = re.compile(r"acs:(mns|eventbridge):[^:]+:[^:]+:\S+")
@@ -63,12 +58,12 @@ def check_destination(destination: str, region: str, account_id: str) -> None:
     Raises:
         errors.InvalidArgument: anything else, or a function ARN of another region or account.
     """
-    fc = _FC_DESTINATION.fullmatch(destination)
-    if fc is not None:
-        if fc["region"] != region or fc["account"] != account_id:
+    if destinations.is_function_arn(destination):
+        if destinations.parse_function(destination, region, account_id) is None:
             raise errors.InvalidArgument(
                 f"destination '{destination}' is not in this fcd: functions here are "
                 f"acs:fc:{region}:{account_id}:services/<service>[.<qualifier>]/functions/<name>"
+                " (or acs:fc:::services/<service>[.<qualifier>]/functions/<name>)"
             )
         return
     if _HTTP_DESTINATION.fullmatch(destination) or _FOREIGN_DESTINATION.fullmatch(destination):

@@ -34,6 +34,7 @@ from fcd.api.http import (
     split_qualifier,
 )
 from fcd.config import Config
+from fcd.instances import runtimes
 from fcd.store import docs
 from fcd.store.code import CodeInfo
 from fcd.wire import layers as wire_layers
@@ -81,6 +82,10 @@ def resolve_layers(conn: sqlite3.Connection, refs: list[str], config: Config) ->
     """
     resolved: list[LayerCode] = []
     for ref in refs:
+        official = wire_layers.parse_official_arn(ref, region=config.region)
+        if official is not None:
+            resolved.append(_official_layer(conn, ref, *official))
+            continue
         parsed = wire_layers.parse_arn(ref, region=config.region, account_id=config.account_id)
         if parsed is None:
             raise errors.InvalidArgument(
@@ -94,6 +99,25 @@ def resolve_layers(conn: sqlite3.Connection, refs: list[str], config: Config) ->
         layer = wire_layers.decode_stored(doc.body)
         resolved.append(LayerCode(arn=layer.arn_v2, sha256=layer.code_sha256))
     return resolved
+
+
+def _official_layer(conn: sqlite3.Connection, ref: str, name: str, version: int) -> LayerCode:
+    """An official layer version the operator published on this host.
+
+    Raises:
+        errors.InvalidArgument: it is not published here, naming how to publish it.
+    """
+    scope = wire_layers.version_scope(name, official=True)
+    doc = docs.get(conn, lookup.LAYER_VERSION, scope, lookup.version_key(version))
+    if doc is None:
+        raise errors.InvalidArgument(
+            f"layers: official layer '{ref}' is not published on this fcd: FC's official layers "
+            "are not shipped with fcd; an operator publishes one with "
+            f"'fcctl layer publish --official {name} --code <dir> --compatible-runtime <r>' "
+            f"(it gets the next version number of {name}), or use a layer of your own"
+        )
+    layer = wire_layers.decode_stored(doc.body)
+    return LayerCode(arn=layer.arn_v2, sha256=layer.code_sha256)
 
 
 def _with_code(function: StoredFunction, info: CodeInfo | None) -> StoredFunction:
@@ -124,6 +148,16 @@ async def _code_of(change: FunctionInput) -> CodeInfo | None:
     return await store_zip(change.code, request.headers.get(CHECKSUM_HEADER))
 
 
+def _check_runnable(change: FunctionInput) -> None:
+    """FC runtime names this host cannot run are refused now, not at every invoke.
+
+    Raises:
+        errors.InvalidArgument: naming the runtimes fcd runs.
+    """
+    if change.runtime is not None and (why := runtimes.refusal(change.runtime)) is not None:
+        raise errors.InvalidArgument(why)
+
+
 def _respond(raw: bytes, etag: str | None) -> Response:
     return json_response(decode_response(raw), etag=etag)
 
@@ -135,6 +169,7 @@ async def create_function(service: str) -> Response:
     check_input(change)
     if change.runtime is None:
         raise errors.InvalidArgument("runtime is required")
+    _check_runnable(change)
     context = ctx()
     # Fail on a missing service before the (possibly large) package is checked and stored.
     context.store.read(lambda conn: lookup.service_doc(conn, service))
@@ -221,6 +256,7 @@ async def get_function_code(service_and_qualifier: str, function: str) -> Respon
 async def update_function(service: str, function: str) -> Response:
     change = await body(FunctionInput)
     check_input(change)
+    _check_runnable(change)
     wanted = if_match_header()
     context = ctx()
     context.store.read(lambda conn: lookup.function_doc(conn, service, function))

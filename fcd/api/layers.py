@@ -64,9 +64,17 @@ def _check_runtimes(runtimes: list[str] | None) -> list[str]:
     return list(runtimes)
 
 
+def _official() -> bool:
+    """``?official=true``: fcd's extension for the operator's copies of FC's official layers."""
+    return request.args.get("official") == "true"
+
+
 @routes.post("/layers/<name>/versions")
 async def publish_layer_version(name: str) -> Response:
     check_name("layerName", name, wl.MAX_LAYER_NAME)
+    official = _official()
+    scope = wl.version_scope(name, official=official)
+    list_scope = wl.OFFICIAL_LIST_SCOPE if official else ""
     change = await body(wl.PublishLayerInput)
     runtimes = _check_runtimes(change.compatible_runtime)
     description = change.description or ""
@@ -79,15 +87,18 @@ async def publish_layer_version(name: str) -> Response:
     config = context.config
     created = wire.timestamp(context.clock())
 
+    owner = wl.OFFICIAL if official else config.account_id
+
     def tx(conn: sqlite3.Connection) -> tuple[wl.StoredLayer, str]:
-        latest = docs.get(conn, lookup.LAYER, "", name)
-        acl = wl.decode_stored(latest.body).acl if latest else wl.ACL_PRIVATE
-        version = docs.next_counter(conn, lookup.LAYER_VERSION, name)
+        latest = docs.get(conn, lookup.LAYER, list_scope, name)
+        public = official or (latest is not None and wl.decode_stored(latest.body).acl)
+        acl = wl.ACL_PUBLIC if public else wl.ACL_PRIVATE
+        version = docs.next_counter(conn, lookup.LAYER_VERSION, scope)
         layer = wl.StoredLayer(
             layer_name=name,
             version=version,
-            arn=wl.arn_v1(config.account_id, name, version),
-            arn_v2=wl.arn_v2(config.region, config.account_id, name, version),
+            arn=wl.arn_v1(owner, name, version),
+            arn_v2=wl.arn_v2(config.region, owner, name, version),
             create_time=created,
             description=description,
             code_size=info.size,
@@ -98,8 +109,8 @@ async def publish_layer_version(name: str) -> Response:
             code_sha256=info.sha256,
         )
         raw = wire.encode(layer)
-        etag = docs.insert(conn, lookup.LAYER_VERSION, name, lookup.version_key(version), raw)
-        docs.put(conn, lookup.LAYER, "", name, raw)
+        etag = docs.insert(conn, lookup.LAYER_VERSION, scope, lookup.version_key(version), raw)
+        docs.put(conn, lookup.LAYER, list_scope, name, raw)
         return layer, etag
 
     layer, etag = await context.store.write(tx)
@@ -109,10 +120,18 @@ async def publish_layer_version(name: str) -> Response:
 @routes.get("/layers")
 async def list_layers() -> Response:
     """The newest version of each layer; ``public=true`` keeps public layers only, and
-    ``official=true`` asks for FC's official layers, of which fcd has none."""
+    ``official=true`` lists the official layers the operator published."""
     query = list_query()
-    if request.args.get("official") == "true":
-        return json_response(wl.LayerList([]))
+    if _official():
+
+        def official(conn: sqlite3.Connection) -> tuple[list[bytes], str | None]:
+            found = docs.page(conn, lookup.LAYER, wl.OFFICIAL_LIST_SCOPE, **query)
+            return [d.body for d in found.docs], found.next_token
+
+        bodies, token = ctx().store.read(official)
+        return json_response(
+            wl.LayerList([await _public(wl.decode_stored(b)) for b in bodies], token)
+        )
     public_only = request.args.get("public") == "true"
 
     def read(conn: sqlite3.Connection) -> tuple[list[bytes], str | None]:
@@ -149,8 +168,11 @@ async def list_layer_versions(name: str) -> Response:
     return json_response(wl.LayerVersionList(layers, next_version))
 
 
-def _get_version(conn: sqlite3.Connection, name: str, version: int) -> docs.Doc:
-    doc = docs.get(conn, lookup.LAYER_VERSION, name, lookup.version_key(version))
+def _get_version(
+    conn: sqlite3.Connection, name: str, version: int, *, official: bool = False
+) -> docs.Doc:
+    scope = wl.version_scope(name, official=official)
+    doc = docs.get(conn, lookup.LAYER_VERSION, scope, lookup.version_key(version))
     if doc is None:
         raise _not_found(name, version)
     return doc
@@ -166,29 +188,37 @@ async def get_layer_version(name: str, version: str) -> Response:
 @routes.get("/layerarn/<path:arn>")
 async def get_layer_version_by_arn(arn: str) -> Response:
     config = ctx().config
-    parsed = wl.parse_arn(arn, region=config.region, account_id=config.account_id)
+    official = wl.parse_official_arn(arn, region=config.region)
+    parsed = official or wl.parse_arn(arn, region=config.region, account_id=config.account_id)
     if parsed is None:
         raise errors.LayerNotFound(f"layer version '{arn}' does not exist")
     name, number = parsed
-    doc = ctx().store.read(lambda conn: _get_version(conn, name, number))
+    doc = ctx().store.read(
+        lambda conn: _get_version(conn, name, number, official=official is not None)
+    )
     return await _respond(wl.decode_stored(doc.body), doc.etag)
 
 
-def _delete_version(conn: sqlite3.Connection, name: str, version: int) -> None:
+def _delete_version(
+    conn: sqlite3.Connection, name: str, version: int, *, official: bool = False
+) -> None:
     """Delete a version and keep the ``layer`` document equal to the newest one left."""
-    if not docs.delete(conn, lookup.LAYER_VERSION, name, lookup.version_key(version)):
+    scope = wl.version_scope(name, official=official)
+    list_scope = wl.OFFICIAL_LIST_SCOPE if official else ""
+    if not docs.delete(conn, lookup.LAYER_VERSION, scope, lookup.version_key(version)):
         raise _not_found(name, version)
-    remaining = docs.all_in(conn, lookup.LAYER_VERSION, name)
+    remaining = docs.all_in(conn, lookup.LAYER_VERSION, scope)
     if remaining:
-        docs.put(conn, lookup.LAYER, "", name, remaining[-1].body)
+        docs.put(conn, lookup.LAYER, list_scope, name, remaining[-1].body)
     else:
-        docs.delete(conn, lookup.LAYER, "", name)
+        docs.delete(conn, lookup.LAYER, list_scope, name)
 
 
 @routes.delete("/layers/<name>/versions/<version>")
 async def delete_layer_version(name: str, version: str) -> Response:
     number = _version_number(version)
-    await ctx().store.write(lambda conn: _delete_version(conn, name, number))
+    official = _official()
+    await ctx().store.write(lambda conn: _delete_version(conn, name, number, official=official))
     return no_content()
 
 

@@ -118,14 +118,18 @@ def _has_tags(service: Service, wanted: dict[str, str]) -> bool:
 async def get_service(service_and_qualifier: str) -> Response:
     name, qualifier = split_qualifier(service_and_qualifier)
 
-    def read(conn: sqlite3.Connection) -> tuple[bytes, str]:
+    def read(conn: sqlite3.Connection) -> tuple[Service, str]:
         latest = lookup.service_doc(conn, name)
-        if lookup.resolve_version(conn, name, qualifier) is None:
-            return latest.body, latest.etag
-        return lookup.service_body(conn, name, qualifier), latest.etag
+        version_id = lookup.resolve_version(conn, name, qualifier)
+        if version_id is None:
+            return decode_service(latest.body), latest.etag
+        # Through a version (or an alias), FC answers the version's description.
+        frozen = lookup.snapshot(conn, name, version_id)
+        service = decode_service(bytes(frozen.service))
+        return msgspec.structs.replace(service, description=frozen.description), latest.etag
 
-    raw, etag = ctx().store.read(read)
-    return json_response(decode_service(raw), etag=etag)
+    service, etag = ctx().store.read(read)
+    return json_response(service, etag=etag)
 
 
 @routes.put("/<name>")
@@ -160,6 +164,8 @@ async def delete_service(name: str) -> Response:
         if docs.count(conn, lookup.ALIAS, name):
             raise errors.ServiceNotEmpty(f"service '{name}' is not empty: it still has aliases")
         docs.delete(conn, lookup.SERVICE, "", name)
+        # Version ids are per incarnation of a service: a re-created one starts at 1 again.
+        docs.reset_counter(conn, lookup.VERSION, name)
 
     await ctx().store.write(tx)
     return no_content()

@@ -160,13 +160,9 @@ async def delete_version(service: str, version_id: str) -> Response:
         lookup.service_doc(conn, service)
         doc = lookup.version_doc(conn, service, version_id)
         check_if_match(wanted, doc.etag)
-        plain_id = str(int(version_id))
-        users = lookup.aliases_using(conn, service, plain_id)
-        if users:
-            raise errors.VersionNotEmpty(
-                f"version '{plain_id}' of service '{service}' is still used by "
-                f"alias(es) {', '.join(repr(u) for u in users)}"
-            )
+        # FC deletes a version even while aliases point at it (the official SDKs' clean-up
+        # deletes versions before aliases; see docs/api-compat.md). The aliases stay, and
+        # reads or invocations through them answer VersionNotFound until they are updated.
         docs.delete(conn, lookup.VERSION, service, doc.name)
 
     await ctx().store.write(tx)

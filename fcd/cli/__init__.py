@@ -24,6 +24,7 @@ from fcd.cli import (
     config,
     functions,
     invoke,
+    layers,
     logs,
     output,
     services,
@@ -32,7 +33,19 @@ from fcd.cli import (
 )
 from fcd.client import Client, ClientError
 
-GROUPS = (services, functions, triggers, versions, aliases, config, logs, invoke, async_, bucket)
+GROUPS = (
+    services,
+    functions,
+    triggers,
+    versions,
+    aliases,
+    layers,
+    config,
+    logs,
+    invoke,
+    async_,
+    bucket,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

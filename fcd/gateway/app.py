@@ -118,7 +118,12 @@ class Gateway:
                 return
             payload = await self._read_body(receive, headers)
             done = await self.invoker.invoke(
-                service, qualifier, function, payload, request_id=request_id
+                service,
+                qualifier,
+                function,
+                payload,
+                request_id=request_id,
+                tracing=shape.parse_tracing(headers),
             )
         except errors.FcError as error:
             await _send_error(send, error, request_id)

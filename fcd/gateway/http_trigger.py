@@ -31,6 +31,7 @@ from fcd import errors, signature
 from fcd.config import Limits
 from fcd.gateway import jwt_check
 from fcd.gateway.body import read_body
+from fcd.gateway.headers import parse_tracing
 from fcd.invocations import http_envelope
 from fcd.invocations.invoker import Invoker
 from fcd.invocations.queue import AsyncQueue, AsyncRequest
@@ -365,6 +366,7 @@ class HttpTriggerServer:
             body,
             request_id=request_id,
             http=info,
+            tracing=parse_tracing(lower),
         )
         common = [(b"x-fc-request-id", request_id.encode())]
         if done.error_type is not None:

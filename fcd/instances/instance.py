@@ -27,7 +27,7 @@ from typing import Literal
 
 from fcd.instances import protocol, runtimes
 from fcd.isolation.sandbox import Isolation, IsolationUnavailable, Sandbox, SandboxSpec
-from fcd.model import ColdStart, InstanceSpec, InvokeRequest, InvokeResult
+from fcd.model import ColdStart, InstanceSpec, InvokeRequest, InvokeResult, TraceContext
 
 __all__ = ["Instance", "Isolation", "IsolationUnavailable", "StartFailure"]
 
@@ -57,12 +57,25 @@ class StartFailure(Exception):
     runtime printed while starting.
     """
 
-    def __init__(self, code: str, message: str, body: bytes = b"", logs: bytes = b"") -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        body: bytes = b"",
+        logs: bytes = b"",
+        *,
+        max_memory_mb: float = 0.0,
+        init_ms: float = 0.0,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.body = body
         self.logs = logs
+        # What the failed start used: the sandbox's peak memory and the time from the sandbox's
+        # start to the failure (FC's summary line reports both); 0 when no sandbox was made.
+        self.max_memory_mb = max_memory_mb
+        self.init_ms = init_ms
 
 
 class _Exited:
@@ -138,7 +151,11 @@ class Instance:
         )
         runtime_path = isolation.runtime_path()
         env = runtimes.environment(
-            spec, kind, code_path=isolation.code_path(box_spec), runtime_path=runtime_path
+            spec,
+            kind,
+            code_path=isolation.code_path(box_spec),
+            runtime_path=runtime_path,
+            commands_path=isolation.commands_path(),
         )
         mode: Literal["python", "custom", "exec"] = "exec" if kind == "nodejs" else kind
         argv = runtimes.node_argv(isolation.node, runtime_path) if kind == "nodejs" else []
@@ -148,12 +165,28 @@ class Instance:
             raise StartFailure("FunctionNotStarted", f"cannot start sandbox: {e}") from e
         instance = cls(spec, sandbox, on_log)
         instance._env = env
+        request_id = request_id or str(uuid.uuid4())
         try:
-            await instance._boot(kind, request_id or str(uuid.uuid4()))
+            await instance._boot(kind, request_id)
+        except StartFailure as failure:
+            instance._record_failure(failure, request_id)
+            await asyncio.shield(instance._destroy())
+            raise
         except BaseException:
             await asyncio.shield(instance._destroy())
             raise
         return instance
+
+    def _record_failure(self, failure: StartFailure, request_id: str) -> None:
+        """Fill in what the failed start used, and put its error in the function's logs (FC
+        logs a failed start like a failed invocation, not only in the reply)."""
+        failure.max_memory_mb = self._sandbox.peak_memory_mb()
+        failure.init_ms = max(0.0, (time.monotonic() - self._sandbox.started) * 1000)
+        text = failure.body or failure.message.encode()
+        if text not in failure.logs:  # an initializer's error is already in its log lines
+            line = text.rstrip(b"\n") + b"\n"
+            failure.logs += line
+            self._log(request_id, line)
 
     async def _boot(self, kind: str, request_id: str) -> None:
         loop = asyncio.get_running_loop()
@@ -203,6 +236,9 @@ class Instance:
                 body,
                 bytes(self._start_log),
             )
+        note = runtimes.version_note(spec.runtime, loaded.version)
+        if note is not None:
+            self._log(request_id, note.encode())
         t_sandbox = loaded.sandbox_ready or self._sandbox.ready_at
         runtime_ready = loaded.runtime_ready or t_sandbox
         sandbox_ms = max(0.0, (t_sandbox - self._sandbox.started) * 1000) if t_sandbox else 0.0
@@ -219,7 +255,6 @@ class Instance:
             )
             init_ms = (time.monotonic() - t0) * 1000
             if result.error_type is not None:
-                await self._destroy()
                 raise StartFailure(
                     "InitializationError",
                     result.body.decode(errors="replace"),
@@ -251,6 +286,7 @@ class Instance:
             retry_count=request.retry_count,
             deadline_ms=int((time.time() + request.timeout_s) * 1000),
             http=http,
+            tracing=_tracing(request.tracing),
         )
         return await self._call(message, request.payload, request.request_id, request.timeout_s)
 
@@ -515,6 +551,16 @@ class _Channel(asyncio.Protocol):
 
 class _RuntimeGone(Exception):
     """The runtime closed its control socket before it had loaded."""
+
+
+def _tracing(trace: TraceContext | None) -> dict[str, object] | None:
+    if trace is None:
+        return None
+    return {
+        "span_context": trace.span_context,
+        "span_baggages": dict(trace.baggages),
+        "jaeger_endpoint": trace.jaeger_endpoint,
+    }
 
 
 def _credentials(spec: InstanceSpec) -> dict[str, str]:

@@ -65,6 +65,8 @@ class Invoke(msgspec.Struct, tag="invoke", tag_field="t", omit_defaults=True):
     retry_count: int = 0
     deadline_ms: int = 0
     http: dict[str, object] | None = None
+    # The caller's OpenTracing span context and baggage items (``context.tracing``).
+    tracing: dict[str, object] | None = None
 
 
 class Hook(msgspec.Struct, tag="hook", tag_field="t", omit_defaults=True):
@@ -88,6 +90,8 @@ class Loaded(msgspec.Struct, tag="loaded", tag_field="t", omit_defaults=True):
     sandbox_ready: float = 0.0
     runtime_ready: float = 0.0
     loaded: float = 0.0
+    # The interpreter's own version ("3.11.2", "20.20.2"); empty when the runtime has none.
+    version: str = ""
 
 
 class Result(msgspec.Struct, tag="result", tag_field="t", omit_defaults=True):

@@ -20,10 +20,28 @@ PYTHON_NAMES = frozenset(
     {"python3", "python3.6", "python3.9", "python3.10", "python3.11", "python3.12"}
 )
 NODE_NAMES = frozenset(
-    {"nodejs", "nodejs10", "nodejs12", "nodejs14", "nodejs16", "nodejs18", "nodejs20"}
+    {
+        "nodejs",
+        "nodejs4.4",
+        "nodejs6",
+        "nodejs8",
+        "nodejs10",
+        "nodejs12",
+        "nodejs14",
+        "nodejs16",
+        "nodejs18",
+        "nodejs20",
+    }
 )
-CUSTOM_NAMES = frozenset({"custom", "custom.debian10", "custom.debian11"})
+CUSTOM_NAMES = frozenset({"custom", "custom.debian10", "custom.debian11", "custom.debian12"})
 SUPPORTED = PYTHON_NAMES | NODE_NAMES | CUSTOM_NAMES
+# What to use instead of an FC runtime fcd cannot run, by the name's prefix.
+_INSTEAD = (
+    ("python2", "port the code to python3 (python3.9, python3.10 ...)"),
+    ("custom-container", "a custom runtime (custom.debian10 ...) running the image's server"),
+    ("java", "a custom runtime (custom.debian10 ...) starting the JVM from your code package"),
+    ("go", "a custom runtime (custom.debian10 ...) running your binary as an HTTP server"),
+)
 
 # Keys the platform sets; a user's environmentVariables never override them.
 RESERVED_PREFIX = "FC_"
@@ -40,6 +58,38 @@ def kind_of(runtime: str) -> Kind | None:
     return None
 
 
+def refusal(runtime: str) -> str | None:
+    """Why fcd refuses to create a function with ``runtime`` (None: fcd runs it).
+
+    A name fcd cannot run is refused when the function is written, not at its first invoke, with
+    the names it runs and what to use instead.
+    """
+    if runtime in SUPPORTED:
+        return None
+    instead = next((hint for prefix, hint in _INSTEAD if runtime.startswith(prefix)), "")
+    message = f"runtime {runtime} is not supported by this fcd host: it runs " + ", ".join(
+        sorted(SUPPORTED)
+    )
+    return message + (f"; use {instead}" if instead else "")
+
+
+def version_note(runtime: str, real_version: str) -> str | None:
+    """The log line naming the interpreter that really runs a versioned FC runtime name.
+
+    fcd runs every ``python3*`` name on one Python and every ``nodejs*`` name on one node, so a
+    function written for ``python3.6`` or ``nodejs8`` is told at start which one it got. None
+    when the name carries no version or the versions agree (``nodejs20`` on node 20.x).
+    """
+    kind = kind_of(runtime)
+    if kind not in ("python", "nodejs") or not real_version:
+        return None
+    wanted = runtime.removeprefix("nodejs" if kind == "nodejs" else "python")
+    if not wanted or real_version == wanted or real_version.startswith(wanted + "."):
+        return None
+    language = "Python" if kind == "python" else "Node.js"
+    return f"FC runtime {runtime} runs on {language} {real_version} on this fcd host\n"
+
+
 def node_argv(node: str, runtime_path: str) -> list[str]:
     """The command line of the nodejs runtime (``runtime_path``: runtimes/ seen from inside).
 
@@ -50,13 +100,23 @@ def node_argv(node: str, runtime_path: str) -> list[str]:
 
 
 def environment(
-    spec: InstanceSpec, kind: Kind, *, code_path: str, runtime_path: str
+    spec: InstanceSpec,
+    kind: Kind,
+    *,
+    code_path: str,
+    runtime_path: str,
+    commands_path: str = "",
 ) -> dict[str, str]:
-    """The complete, explicit environment of an instance: nothing leaks in from the daemon's."""
+    """The complete, explicit environment of an instance: nothing leaks in from the daemon's.
+
+    ``commands_path`` (the sandbox's links to ``python``, ``node``…) comes last on ``PATH``, so
+    the system's own commands and the function's win.
+    """
     ctx = spec.context
     code = code_path.rstrip("/")
+    path = f"/usr/local/bin:/usr/bin:/bin:{code}:{code}/bin:/opt/bin"
     env: dict[str, str] = {
-        "PATH": f"/usr/local/bin:/usr/bin:/bin:{code}:{code}/bin:/opt/bin",
+        "PATH": f"{path}:{commands_path}" if commands_path else path,
         "HOME": "/tmp",
         "LANG": "C.UTF-8",
         "TZ": "UTC",

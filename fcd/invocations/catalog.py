@@ -52,8 +52,17 @@ class _OnDemand(msgspec.Struct, rename="camel"):
     maximum_instance_count: int
 
 
+class _TracingParams(msgspec.Struct, rename="camel"):
+    endpoint: str | None = None
+
+
+class _TracingConfig(msgspec.Struct, rename="camel"):
+    params: _TracingParams | None = None
+
+
 class _Service(msgspec.Struct, rename="camel"):
     internet_access: bool | None = None
+    tracing_config: _TracingConfig | None = None
 
 
 _on_demand = msgspec.json.Decoder(_OnDemand)
@@ -88,6 +97,7 @@ class FunctionVersion:
     pre_freeze: tuple[str, int]
     internet_access: bool
     layers: tuple[str, ...]  # package digests, first layer first
+    jaeger_endpoint: str = ""  # the service's tracingConfig, given to context.tracing
 
     @property
     def name(self) -> str:
@@ -231,4 +241,9 @@ def _decode(
         pre_freeze=(pre_freeze.handler or "", pre_freeze.timeout or 3),
         internet_access=service_config.internet_access is not False,
         layers=tuple(layer.sha256 for layer in stored.layer_code),
+        jaeger_endpoint=(
+            (tracing.params.endpoint or "")
+            if (tracing := service_config.tracing_config) and tracing.params
+            else ""
+        ),
     )

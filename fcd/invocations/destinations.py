@@ -26,9 +26,12 @@ from fcd.invocations.invoker import Invocation
 log = logging.getLogger(__name__)
 
 POST_TIMEOUT_S = 10.0
+# A function destination. FC writes an empty region or account (``acs:fc:::services/S/
+# functions/F``, as its templates do) for "the caller's own".
 _FC = re.compile(
-    r"acs:fc:(?P<region>[^:]+):(?P<account>[^:]+):services/"
-    r"(?P<service>[^./]+)(\.(?P<qualifier>[^/]+))?/functions/(?P<function>[^/]+)"
+    r"acs:fc:(?P<region>[^:]*):(?P<account>[^:]*):services/"
+    r"(?P<service>[A-Za-z_][A-Za-z0-9_-]*)(\.(?P<qualifier>[A-Za-z0-9_-]+))?"
+    r"/functions/(?P<function>[A-Za-z_][A-Za-z0-9_-]*)"
 )
 
 
@@ -36,10 +39,20 @@ def function_arn(region: str, account_id: str, service: str, qualifier: str, fn:
     return f"acs:fc:{region}:{account_id}:services/{service}.{qualifier}/functions/{fn}"
 
 
+def is_function_arn(destination: str) -> bool:
+    """Whether ``destination`` names an FC function (of this fcd or not)."""
+    return _FC.fullmatch(destination) is not None
+
+
 def parse_function(destination: str, region: str, account_id: str) -> tuple[str, str, str] | None:
-    """``(service, qualifier, function)`` of a function destination of this fcd, else None."""
+    """``(service, qualifier, function)`` of a function destination of this fcd, else None.
+
+    An empty region or account in the ARN stands for this fcd's own (FC's short form).
+    """
     match = _FC.fullmatch(destination)
-    if match is None or match["region"] != region or match["account"] != account_id:
+    if match is None or (match["region"] or region) != region:
+        return None
+    if (match["account"] or account_id) != account_id:
         return None
     return match["service"], match["qualifier"] or "LATEST", match["function"]
 

@@ -19,6 +19,7 @@ Error handling:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -32,7 +33,14 @@ from fcd.invocations import results as shape
 from fcd.invocations.catalog import LATEST, Catalog, FunctionVersion
 from fcd.invocations.recorder import Recorder
 from fcd.metering import usage
-from fcd.model import FunctionContext, HttpRequestInfo, InstanceSpec, InvokeRequest, InvokeResult
+from fcd.model import (
+    FunctionContext,
+    HttpRequestInfo,
+    InstanceSpec,
+    InvokeRequest,
+    InvokeResult,
+    TraceContext,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +104,7 @@ class Invoker:
         *,
         request_id: str,
         http: HttpRequestInfo | None = None,
+        tracing: TraceContext | None = None,
     ) -> Invocation:
         """Run ``service.qualifier/function`` on ``payload`` (an HTTP-trigger request: ``http``).
 
@@ -104,8 +113,16 @@ class Invoker:
         """
         version, max_instances = self.catalog.resolve(service, qualifier, function)
         pool_spec = self._pool_spec(version, qualifier or LATEST, max_instances)
+        if tracing is not None or version.jaeger_endpoint:
+            tracing = dataclasses.replace(
+                tracing or TraceContext(), jaeger_endpoint=version.jaeger_endpoint
+            )
         request = InvokeRequest(
-            request_id=request_id, payload=payload, timeout_s=version.timeout_s, http=http
+            request_id=request_id,
+            payload=payload,
+            timeout_s=version.timeout_s,
+            http=http,
+            tracing=tracing,
         )
         started_at = self.wall()
         try:
@@ -118,10 +135,12 @@ class Invoker:
                 body=failure.body,
                 error_type=shape.UNHANDLED,
                 duration_ms=(self.wall() - started_at) * 1000,
-                max_memory_mb=0.0,
+                max_memory_mb=failure.max_memory_mb,
                 logs=failure.logs,
             )
-            return self._finish(version, qualifier, request_id, started_at, result, "", 0.0, True)
+            return self._finish(
+                version, qualifier, request_id, started_at, result, "", failure.init_ms, True
+            )
         return self._finish(
             version,
             qualifier,

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 PROJECT = Path(__file__).resolve().parents[2]
 ZYGOTE = PROJECT / "sandbox" / "zygote.py"
 RUNTIMES = PROJECT / "runtimes"
+# The directory of the sandbox's command links (sandbox/init.py's COMMANDS_DIR).
+COMMANDS_DIR = "/var/fc/bin"
 # Unprivileged ids handed to sandboxes (FC's images pre-create user10000…user10999).
 UID_FIRST, UID_COUNT = 10000, 1000
 NAMESPACES = ("mnt", "pid", "ipc", "uts", "net")
@@ -422,6 +424,15 @@ class Isolation:
     def runtime_path(self) -> str:
         return "/var/fc/runtime" if self.isolated else str(RUNTIMES)
 
+    def commands(self) -> dict[str, str]:
+        """Commands FC's runtime images provide, linked in every sandbox's ``commands_path``:
+        ``python`` as well as ``python3`` (Debian has no ``python``), and ``node``."""
+        return {"python": self.python, "python3": self.python, "node": self.node}
+
+    def commands_path(self) -> str:
+        """Where the sandbox's command links are (empty without sandboxes: the host's PATH)."""
+        return COMMANDS_DIR if self.isolated else ""
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def run(self, *, ready: asyncio.Event) -> None:
         """Keep the pool of generic sandboxes full; refills are off every request's path."""
@@ -495,6 +506,7 @@ class Isolation:
             "mode": self.mode,
             "root": str(self.root_mountpoint),
             "runtime_dir": str(RUNTIMES),
+            "commands": self.commands(),
             "cgroup_procs": [str(p) for p in group.procs_files()] if group else [],
             "background": background,
         }

@@ -146,6 +146,12 @@ def page(
     return Page(docs, None)
 
 
+def reset_counter(conn: sqlite3.Connection, kind: str, scope: str) -> None:
+    """Forget a counter: the next :func:`next_counter` of the scope returns 1 again (a deleted
+    and re-created service numbers its versions from 1, as on FC)."""
+    conn.execute("DELETE FROM counters WHERE kind = ? AND scope = ?", (kind, scope))
+
+
 def next_counter(conn: sqlite3.Connection, kind: str, scope: str) -> int:
     """Increment and return a per-scope counter (version ids, layer versions): never reused."""
     row = conn.execute(

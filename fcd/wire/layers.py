@@ -29,6 +29,14 @@ REPOSITORY_TYPE = "OSS"
 _ARN_V2 = re.compile(
     r"acs:fc:(?P<region>[^:]+):(?P<account>[^:]+):layers/(?P<name>[^/]+)/versions/(?P<version>\d+)"
 )
+# FC's official layers (Python310, Nodejs-Puppeteer17x…) are named with the account "official":
+# acs:fc:<region>:official:layers/<Name>/versions/<n>. On fcd the operator publishes them
+# (``fcctl layer publish --official``); they are stored apart from the account's own layers.
+OFFICIAL = "official"
+OFFICIAL_LIST_SCOPE = "official"
+_ARN_OFFICIAL = re.compile(
+    r"acs:fc:(?P<region>[^:]*):official:layers/(?P<name>[^/]+)/versions/(?P<version>\d+)"
+)
 _ARN_V1 = re.compile(r"(?P<hash>[0-9a-f]{32})#(?P<name>[^#]+)#(?P<version>\d+)")
 
 
@@ -93,6 +101,20 @@ def arn_v1(account_id: str, name: str, version: int) -> str:
 
 def arn_v2(region: str, account_id: str, name: str, version: int) -> str:
     return f"acs:fc:{region}:{account_id}:layers/{name}/versions/{version}"
+
+
+def version_scope(name: str, *, official: bool) -> str:
+    """The scope of a layer's version documents; official layers' cannot clash with the
+    account's own (layer names have no ``:``)."""
+    return f"{OFFICIAL}:{name}" if official else name
+
+
+def parse_official_arn(arn: str, *, region: str) -> tuple[str, int] | None:
+    """``(layer name, version)`` of an official layer ARN of this region (empty = this one)."""
+    match = _ARN_OFFICIAL.fullmatch(arn)
+    if match is None or (match["region"] or region) != region:
+        return None
+    return match["name"], int(match["version"])
 
 
 def parse_arn(arn: str, *, region: str, account_id: str) -> tuple[str, int] | None:

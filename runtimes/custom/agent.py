@@ -120,6 +120,7 @@ class Agent:
         svc: dict[str, object] = self.static.get("service", {})  # type: ignore[assignment]
         creds: dict[str, str] = msg.get("credentials", {})  # type: ignore[assignment]
         return {
+            **_tracing_headers(msg.get("tracing")),  # type: ignore[arg-type]
             "x-fc-request-id": str(msg["id"]),
             "x-fc-access-key-id": creds.get("access_key_id", ""),
             "x-fc-access-key-secret": creds.get("access_key_secret", ""),
@@ -235,6 +236,22 @@ class Agent:
                 threading.Thread(target=self.run, args=(msg, payload), daemon=True).start()
         if self.server is not None and self.server.poll() is None:
             self.server.send_signal(signal.SIGTERM)
+
+
+def _tracing_headers(tracing: dict[str, object] | None) -> dict[str, str]:
+    """The caller's tracing context as FC hands it to custom runtimes (spec §7.4): the span
+    context, the baggage items as base64 JSON, the service's Jaeger endpoint."""
+    if not tracing:
+        return {}
+    import base64
+    import json
+
+    baggages = json.dumps(tracing.get("span_baggages") or {}, separators=(",", ":"))
+    return {
+        "x-fc-tracing-opentracing-span-context": str(tracing.get("span_context", "")),
+        "x-fc-tracing-opentracing-span-baggages": base64.b64encode(baggages.encode()).decode(),
+        "x-fc-tracing-jaeger-endpoint": str(tracing.get("jaeger_endpoint", "")),
+    }
 
 
 def main(control_fd: int | None = None) -> None:

@@ -135,7 +135,7 @@ function makeLogger(id) {
 }
 
 let statics = {};
-function makeContext(id, credentials, retryCount) {
+function makeContext(id, credentials, retryCount, tracing) {
   const fn = statics.function || {};
   const svc = statics.service || {};
   credentials = credentials || {};
@@ -158,7 +158,11 @@ function makeContext(id, credentials, retryCount) {
     accountId: statics.account_id,
     instanceId: statics.instance_id,
     retryCount: retryCount || 0,
-    tracing: { openTracingSpanContext: '', openTracingSpanBaggages: {}, jaegerEndpoint: '' },
+    tracing: {
+      openTracingSpanContext: (tracing && tracing.span_context) || '',
+      openTracingSpanBaggages: (tracing && tracing.span_baggages) || {},
+      jaegerEndpoint: (tracing && tracing.jaeger_endpoint) || '',
+    },
     logger: makeLogger(id),
   };
 }
@@ -235,7 +239,7 @@ const loaded = { handler: null, hooks: {}, initializer: '' };
 
 async function run(msg, payload) {
   const id = msg.id;
-  const context = makeContext(id, msg.credentials, msg.retry_count);
+  const context = makeContext(id, msg.credentials, msg.retry_count, msg.tracing);
   let phase = 'Invoke';
   if (msg.t === 'init') phase = 'Initialize';
   else if (msg.t === 'hook') phase = msg.name === 'pre_stop' ? 'PreStop' : 'PreFreeze';
@@ -306,10 +310,10 @@ async function load(msg) {
   try {
     loaded.handler = await resolve(msg.handler);
   } catch (e) {
-    send({ t: 'loaded', ok: false, code: 'InitializationError', sandbox_ready: sandboxReady, runtime_ready: ready, loaded: monotonic() }, Buffer.from(errorJson(e)));
+    send({ t: 'loaded', ok: false, version: process.versions.node, code: 'InitializationError', sandbox_ready: sandboxReady, runtime_ready: ready, loaded: monotonic() }, Buffer.from(errorJson(e)));
     return;
   }
-  send({ t: 'loaded', ok: true, sandbox_ready: sandboxReady, runtime_ready: ready, loaded: monotonic() });
+  send({ t: 'loaded', ok: true, version: process.versions.node, sandbox_ready: sandboxReady, runtime_ready: ready, loaded: monotonic() });
 }
 
 // -- the loop ---------------------------------------------------------------------------------

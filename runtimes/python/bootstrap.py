@@ -29,6 +29,7 @@ from collections.abc import Callable
 _PREFIX = struct.Struct(">II")
 _local = threading.local()
 HANDLED = "HandledInvocationError"
+_VERSION = ".".join(str(n) for n in sys.version_info[:3])
 UNHANDLED = "UnhandledInvocationError"
 
 
@@ -170,6 +171,7 @@ def make_context(
     credentials: dict[str, str],
     retry_count: int = 0,
     http: dict[str, object] | None = None,
+    tracing: dict[str, object] | None = None,
 ) -> FCContext:
     fn = static.get("function", {})
     svc = static.get("service", {})
@@ -188,7 +190,11 @@ def make_context(
         account_id=static.get("account_id", ""),
         instance_id=static.get("instance_id", ""),
         retry_count=retry_count,
-        tracing=Tracing(span_context="", jaeger_endpoint="", span_baggages={}),
+        tracing=Tracing(
+            span_context=str((tracing or {}).get("span_context", "")),
+            jaeger_endpoint=str((tracing or {}).get("jaeger_endpoint", "")),
+            span_baggages=dict((tracing or {}).get("span_baggages", {})),  # type: ignore[call-overload]
+        ),
         logger=logging.getLogger(),
         http_params=http,
     )
@@ -243,6 +249,47 @@ def marshal(value: object) -> bytes:
         return json.dumps(value).encode()
     except (TypeError, ValueError):
         return str(value).encode()
+
+
+def _chunk(chunk: object) -> bytes:
+    if isinstance(chunk, bytes | bytearray | memoryview):
+        return bytes(chunk)
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    raise TypeError(f"a WSGI app's body must yield bytes, not {type(chunk).__name__}")
+
+
+def wsgi_body(written: list[bytes], result: object) -> bytes:
+    """The body of a WSGI response, as FC's python runtime reads it.
+
+    ``written`` holds what the app pushed through ``write()``; ``result`` is what it returned:
+    ``bytes``/``bytearray`` are sent whole and a ``str`` as UTF-8 (iterating them would yield
+    ints or characters); any other iterable is joined chunk by chunk, each chunk bytes or a str.
+    ``result.close()`` is called when it exists, whether or not the iteration succeeded
+    (PEP 3333).
+
+    Raises:
+        TypeError: ``result`` is not iterable, or a chunk is neither bytes nor str.
+    """
+    parts = [_chunk(chunk) for chunk in written]
+    try:
+        if isinstance(result, bytes | bytearray | memoryview | str):
+            parts.append(_chunk(result))
+        elif result is None:
+            raise TypeError("a WSGI app must return an iterable of bytes, not None")
+        else:
+            try:
+                chunks = iter(result)  # type: ignore[call-overload]
+            except TypeError:
+                raise TypeError(
+                    f"a WSGI app must return an iterable of bytes, not {type(result).__name__}"
+                ) from None
+            parts.extend(_chunk(chunk) for chunk in chunks)
+    finally:
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()
+    return b"".join(parts)
 
 
 class Workers:
@@ -321,6 +368,7 @@ class Runtime:
                 {
                     "t": "loaded",
                     "ok": False,
+                    "version": _VERSION,
                     "code": "InitializationError",
                     "sandbox_ready": sandbox_ready,
                     "runtime_ready": ready,
@@ -333,6 +381,7 @@ class Runtime:
             {
                 "t": "loaded",
                 "ok": True,
+                "version": _VERSION,
                 "sandbox_ready": sandbox_ready,
                 "runtime_ready": ready,
                 "loaded": time.monotonic(),
@@ -349,8 +398,9 @@ class Runtime:
             rid,
             msg.get("credentials", {}),  # type: ignore[arg-type]
             int(msg.get("retry_count", 0)),  # type: ignore[call-overload]
-            msg.get("http"),
-        )  # type: ignore[arg-type]
+            msg.get("http"),  # type: ignore[arg-type]
+            msg.get("tracing"),  # type: ignore[arg-type]
+        )
         fn: object = self.handler
         hook = ""
         if kind == "invoke":
@@ -450,12 +500,7 @@ class Runtime:
             return written.append
 
         result = app(environ, start_response)  # type: ignore[operator]
-        try:
-            out = b"".join([*written, *(bytes(chunk) for chunk in result)])
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+        out = wsgi_body(written, result)
         return out, state["status"], state["headers"]  # type: ignore[return-value]
 
     # -- the loop --------------------------------------------------------------------------

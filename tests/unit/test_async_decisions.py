@@ -7,6 +7,7 @@ import json
 import pytest
 
 from fcd import errors
+from fcd.api.async_configs import check_destination
 from fcd.invocations import destinations
 from fcd.invocations.queue import (
     EXPIRED,
@@ -102,3 +103,26 @@ def test_record_without_a_result() -> None:
         "responseContext": {"statusCode": 0, "functionError": ""},
         "responsePayload": "",
     }
+
+
+@pytest.mark.parametrize(
+    ("arn", "target"),
+    [
+        ("acs:fc:::services/svc/functions/fn", ("svc", "LATEST", "fn")),
+        ("acs:fc:::services/svc.prod/functions/fn", ("svc", "prod", "fn")),
+        ("acs:fc:cn-hangzhou::services/svc/functions/fn", ("svc", "LATEST", "fn")),
+        ("acs:fc::123:services/svc.2/functions/fn", ("svc", "2", "fn")),
+        ("acs:fc::999:services/svc/functions/fn", None),
+        ("acs:fc:cn-beijing::services/svc/functions/fn", None),
+    ],
+)
+def test_the_short_form_names_this_region_and_account(
+    arn: str, target: tuple[str, str, str] | None
+) -> None:
+    """FC's templates write ``acs:fc:::services/S[.Q]/functions/F``: empty = here."""
+    assert destinations.parse_function(arn, "cn-hangzhou", "123") == target
+    if target is None:
+        with pytest.raises(errors.InvalidArgument, match="not in this fcd"):
+            check_destination(arn, "cn-hangzhou", "123")
+    else:
+        check_destination(arn, "cn-hangzhou", "123")

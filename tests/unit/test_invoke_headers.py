@@ -127,3 +127,30 @@ def test_summary_line_marks_cold_starts_and_missing_isolation() -> None:
     assert b"Billed Duration: 200 ms" in cold
     assert b"Init Duration: 4.50 ms" in cold
     assert b"Isolation: none" in cold
+
+
+def test_tracing_headers_become_the_functions_trace_context() -> None:
+    import base64
+    import json
+
+    from fcd.gateway.headers import parse_tracing
+    from fcd.model import TraceContext
+
+    assert parse_tracing({"x-fc-log-type": "Tail"}) is None
+    packed = base64.b64encode(json.dumps({"a": "1", "b": "2"}).encode()).decode()
+    trace = parse_tracing(
+        {
+            "x-fc-tracing-opentracing-span-context": "124ed43254b54966:124ed43254b54966:0:1",
+            "x-fc-tracing-opentracing-span-context-baggage-key": "val",
+            "x-fc-tracing-opentracing-span-baggages": packed,
+        }
+    )
+    assert trace == TraceContext(
+        "124ed43254b54966:124ed43254b54966:0:1", (("a", "1"), ("b", "2"), ("key", "val"))
+    )
+    broken = parse_tracing({"x-fc-tracing-opentracing-span-baggages": "%%%not base64"})
+    assert broken == TraceContext()
+    many = {f"x-fc-tracing-opentracing-span-context-baggage-k{i}": "v" for i in range(500)}
+    bounded = parse_tracing(many)
+    assert bounded is not None
+    assert len(bounded.baggages) == 64

@@ -200,3 +200,17 @@ def test_random_json_decodes_or_is_invalid_argument(value: Any) -> None:
 @given(st.binary(max_size=64))
 def test_random_bytes_decode_or_are_invalid_argument(body: bytes) -> None:
     _decode_or_invalid(body, Shape)
+
+
+def test_official_layer_arns() -> None:
+    from fcd.wire import layers
+
+    arn = "acs:fc:cn-hangzhou:official:layers/Python310/versions/2"
+    assert layers.parse_official_arn(arn, region="cn-hangzhou") == ("Python310", 2)
+    short = "acs:fc::official:layers/Python310/versions/2"
+    assert layers.parse_official_arn(short, region="cn-hangzhou") == ("Python310", 2)
+    assert layers.parse_official_arn(arn, region="cn-beijing") is None
+    own = "acs:fc:cn-hangzhou:123:layers/Python310/versions/2"
+    assert layers.parse_official_arn(own, region="cn-hangzhou") is None
+    assert layers.version_scope("Python310", official=True) != "Python310"
+    assert layers.version_scope("Python310", official=False) == "Python310"

@@ -1,0 +1,5 @@
+from greeting import GREETING
+
+
+def handler(event, context):
+    return GREETING
