@@ -150,7 +150,7 @@ class Daemon:
         self.store.on_write(self.queue.invalidate)
         # HTTP triggers and custom domains: their configs cached until the next resource write.
         self.http_triggers = TriggerIndex(self.store)
-        self.domains = DomainIndex(self.store)
+        self.domains = DomainIndex(self.store, config.listen_hosts)
         self.store.on_write(self.http_triggers.invalidate)
         self.store.on_write(self.domains.invalidate)
         self.http = HttpTriggerServer(

@@ -34,6 +34,7 @@ from fcd.invocations.invoker import Invoker
 from fcd.invocations.queue import AsyncQueue, AsyncRequest
 from fcd.model import HttpRequestInfo
 from fcd.store import Store, docs
+from fcd.wire.custom_domains import is_daemon_path
 from fcd.wire.triggers import HTTP, config_value
 
 log = logging.getLogger(__name__)
@@ -267,12 +268,17 @@ class HttpTriggerServer:
 
     def route(self, scope: Scope) -> Target | tuple[Any] | None:
         """What serves this request: a custom domain (by ``Host``), a ``/proxy`` target, or
-        None (not an HTTP-trigger request). Cheap: the invoke path asks it on every request."""
-        if self.domains is not None and self.domains.any():
+        None (not an HTTP-trigger request). Cheap: the invoke path asks it on every request.
+
+        The daemon's own paths (the API under ``/2016-08-15/``, ``/healthz``) are never a
+        custom domain's, whatever the ``Host``: signed requests reach the API, not a function.
+        """
+        path: str = scope["path"]
+        if self.domains is not None and self.domains.any() and not is_daemon_path(path):
             domain = self.domains.domain(_host(scope))
             if domain is not None:
                 return (domain,)
-        return proxy_target(scope["path"])
+        return proxy_target(path)
 
     async def serve(
         self, scope: Scope, receive: Receive, send: Send, routed: Target | tuple[Any]
