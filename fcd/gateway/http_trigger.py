@@ -317,7 +317,8 @@ class HttpTriggerServer:
             self._authenticate(method, raw_path, lower, query, target)
         asynchronous = lower.get("x-fc-invocation-type", "").lower() == "async"
         limit = self.limits.async_payload if asynchronous else self.limits.sync_payload
-        body = await read_body(receive, lower, limit, _too_large)
+        signed = trigger.auth_type != "anonymous"
+        body = await read_body(receive, lower, limit, _too_large, signed=signed)
         uri = raw_path.decode("latin-1")
         if query_string:
             uri += "?" + query_string.decode("latin-1")
