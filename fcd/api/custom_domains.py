@@ -144,6 +144,10 @@ def merge_cert(given: CertConfig, stored: CertConfig | None) -> CertConfig:
     Raises:
         errors.InvalidArgument: naming the missing or malformed ``certConfig`` field.
     """
+    # FC's API metadata: certName 128, certificate 20480, privateKey 4096 characters.
+    wire.check_length("certConfig.certName", given.cert_name, 128)
+    wire.check_length("certConfig.certificate", given.certificate, 20480)
+    wire.check_length("certConfig.privateKey", given.private_key, 4096)
     private_key = given.private_key
     if private_key is None and stored is not None:
         private_key = stored.private_key
