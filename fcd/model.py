@@ -84,6 +84,8 @@ class InvokeRequest:
     timeout_s: float  # the function's timeout; the instance enforces it
     http: HttpRequestInfo | None = None
     retry_count: int = 0
+    # A larger result is a function error naming this limit; 0: only the protocol's own.
+    max_result_bytes: int = 0
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,11 @@ class Invoker:
         version, max_instances = self.catalog.resolve(service, qualifier, function)
         pool_spec = self._pool_spec(version, qualifier or LATEST, max_instances)
         request = InvokeRequest(
-            request_id=request_id, payload=payload, timeout_s=version.timeout_s, http=http
+            request_id=request_id,
+            payload=payload,
+            timeout_s=version.timeout_s,
+            http=http,
+            max_result_bytes=self.config.limits.sync_payload,
         )
         started_at = self.wall()
         try:
