@@ -40,6 +40,13 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_body: int = 140 * MIB
     sync_payload: int = 32 * MIB
     async_payload: int = 128 * KIB
+    # The request line and headers of one request, on every listener, before anything else is
+    # read: past either bound the client gets 431 and the connection is closed.
+    header_bytes: int = 64 * KIB
+    header_count: int = 100
+    # Seconds a client has to send a request line and headers, counted from the connection's
+    # start or the request's first byte: past it, 408 and the connection is closed.
+    header_timeout: int = 20 * SECONDS
 
 
 class Instances(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -96,6 +103,12 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def port(self) -> int:
         return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def listen_hosts(self) -> tuple[str, ...]:
+        """The host of each listener that is set: ``listen``, ``http_listen``, ``https_listen``."""
+        values = (self.listen, self.http_listen, self.https_listen)
+        return tuple(value.rsplit(":", 1)[0] for value in values if value)
 
 
 DEFAULTS = Config()
@@ -172,5 +185,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             "config keys 'access_key_id' and 'access_key_secret' must be set together"
         )
+    for key in ("header_bytes", "header_count", "header_timeout"):
+        if getattr(config.limits, key) < 1:
+            raise ConfigError(f"config key 'limits.{key}' must be at least 1")
     if not config.account_id.isdigit():
         raise ConfigError(f"config key 'account_id' must be digits, got {config.account_id!r}")

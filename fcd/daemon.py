@@ -32,9 +32,10 @@ from fcd.api.app import create_app
 from fcd.api.context import ApiContext
 from fcd.buckets.app import BucketFront
 from fcd.buckets.store import BucketStore
-from fcd.config import Config, ConfigError, load
+from fcd.config import Config, ConfigError, Limits, load
 from fcd.gateway.app import Gateway
 from fcd.gateway.domains import DomainIndex
+from fcd.gateway.http11 import HeadLimits, protocol_class
 from fcd.gateway.http_trigger import HttpTriggerServer, TriggerIndex, TriggersOnly
 from fcd.gateway.tls import DomainCertificates
 from fcd.instances.instance import Isolation, IsolationUnavailable
@@ -149,7 +150,7 @@ class Daemon:
         self.store.on_write(self.queue.invalidate)
         # HTTP triggers and custom domains: their configs cached until the next resource write.
         self.http_triggers = TriggerIndex(self.store)
-        self.domains = DomainIndex(self.store)
+        self.domains = DomainIndex(self.store, config.listen_hosts)
         self.store.on_write(self.http_triggers.invalidate)
         self.store.on_write(self.domains.invalidate)
         self.http = HttpTriggerServer(
@@ -190,18 +191,22 @@ class Daemon:
         self._stop.set()
 
     async def run(self) -> None:
-        server = http_server(self.front, self.config.host, self.config.port)
+        limits = self.config.limits
+        server = http_server(self.front, self.config.host, self.config.port, limits=limits)
         # The optional second listener: HTTP triggers and custom domains only.
         extra: list[tuple[_EmbeddedServer, socket.socket]] = []
         if self.config.http_listen:
             host, _, port = self.config.http_listen.rpartition(":")
             only = TriggersOnly(self.http)
-            extra.append((http_server(only, host, int(port)), _listen(host, int(port))))
+            plain = http_server(only, host, int(port), limits=limits)
+            extra.append((plain, _listen(host, int(port))))
         if self.config.https_listen:
             # Custom domains over TLS, each with its certificate (SNI).
             host, _, port = self.config.https_listen.rpartition(":")
             certs = DomainCertificates(self.domains, self.data_dir / "tls-scratch")
-            tls = http_server(TriggersOnly(self.http), host, int(port), certs.context)
+            tls = http_server(
+                TriggersOnly(self.http), host, int(port), certs.context, limits=limits
+            )
             extra.append((tls, _listen(host, int(port))))
         try:
             async with asyncio.TaskGroup() as group:
@@ -249,15 +254,26 @@ class Daemon:
 
 
 def http_server(
-    app: Any, host: str, port: int, tls: Callable[[], ssl.SSLContext] | None = None
+    app: Any,
+    host: str,
+    port: int,
+    tls: Callable[[], ssl.SSLContext] | None = None,
+    *,
+    limits: Limits | None = None,
 ) -> _EmbeddedServer:
-    """uvicorn as fcd runs it (httptools, the caller's loop); bench/ measures its floors on it."""
+    """uvicorn as fcd runs it (httptools, the caller's loop); bench/ measures its floors on it.
+
+    Every connection's request head is bounded in size, fields and time (``limits.header_*``,
+    :mod:`fcd.gateway.http11`).
+    """
+    limits = limits or Limits()
+    head = HeadLimits(limits.header_bytes, limits.header_count, limits.header_timeout)
     return _EmbeddedServer(
         uvicorn.Config(
             app,
             host=host,
             port=port,
-            http="httptools",
+            http=protocol_class(head),
             loop="none",
             lifespan="off",
             access_log=False,

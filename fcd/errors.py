@@ -132,6 +132,19 @@ class MethodNotAllowed(FcError):
     status, code = 405, "MethodNotAllowed"
 
 
+# 408 / 431: answered by the connection itself, before a request exists ---------------------------
+class RequestTimeout(FcError):
+    """The request line and headers did not arrive within ``limits.header_timeout``."""
+
+    status, code = 408, "RequestTimeout"
+
+
+class RequestHeaderFieldsTooLarge(FcError):
+    """The request head is over ``limits.header_bytes`` or ``limits.header_count``."""
+
+    status, code = 431, "RequestHeaderFieldsTooLarge"
+
+
 # 409 ---------------------------------------------------------------------------------------------
 class Conflict(FcError):
     status, code = 409, "Conflict"

@@ -85,6 +85,8 @@ class InvokeRequest:
     http: HttpRequestInfo | None = None
     retry_count: int = 0
     tracing: TraceContext | None = None
+    # A larger result is a function error naming this limit; 0: only the protocol's own.
+    max_result_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ class RunningDaemon:
     data_dir: Path
     port: int
     env: dict[str, str]
+    config: Path | None = None  # a TOML file passed as --config
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
     # A command the daemon runs under, e.g. tests/systemd_confine.py with the unit file.
@@ -50,8 +51,9 @@ class RunningDaemon:
 
     def start(self) -> RunningDaemon:
         with open(self.log_path, "ab") as log:
+            options = [] if self.config is None else ["--config", str(self.config)]
             self.process = subprocess.Popen(
-                [*self.prefix, sys.executable, "-m", "fcd", "serve"],
+                [*self.prefix, sys.executable, "-m", "fcd", "serve", *options],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -108,7 +110,8 @@ def daemon_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_daemon(data_dir: Path, **extra_env: str) -> RunningDaemon:
+def start_daemon(data_dir: Path, config: Path | None = None, **extra_env: str) -> RunningDaemon:
+    """A daemon on a free port; ``config`` is a TOML file for keys the environment cannot set."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    return RunningDaemon(data_dir, port, daemon_env(data_dir, port, **extra_env)).start()
+    return RunningDaemon(data_dir, port, daemon_env(data_dir, port, **extra_env), config).start()

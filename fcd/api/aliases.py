@@ -92,6 +92,7 @@ def _alias_doc(conn: sqlite3.Connection, service: str, name: str) -> docs.Doc:
 @routes.post("")
 async def create_alias(service: str) -> Response:
     change = await body(AliasInput)
+    wire.check_length("description", change.description, wire.MAX_DESCRIPTION)
     name = check_name("aliasName", change.alias_name, MAX_NAME)
     if name == lookup.LATEST:
         raise errors.InvalidArgument("aliasName 'LATEST' is reserved")
@@ -143,6 +144,7 @@ async def update_alias(service: str, name: str) -> Response:
     """A partial update: ``versionId`` omitted keeps the version; ``description: ""`` clears it;
     ``additionalVersionWeight`` given replaces the whole map (``{}`` removes every weight)."""
     change = await body(AliasInput)
+    wire.check_length("description", change.description, wire.MAX_DESCRIPTION)
     version_id = _version_id(change.version_id)
     weights = (
         None

@@ -1,8 +1,10 @@
 """The management API: a Quart app built from the services the daemon passes in.
 
 Every route under ``/2016-08-15/`` is signed (spec §2) and checked here, before any resource code
-runs. This module is also the only place that turns an :class:`~fcd.errors.FcError` (or a
-surprise) into FC's JSON error with the request id: resource modules just raise.
+runs, with its body checked against ``Content-MD5`` when one is sent (the signature covers the
+header, not the body: :func:`fcd.signature.check_body`). This module is also the only place
+that turns an :class:`~fcd.errors.FcError` (or a surprise) into FC's JSON error with the
+request id: resource modules just raise.
 """
 
 from __future__ import annotations
@@ -48,10 +50,16 @@ def create_app(context: ApiContext, blueprints: Iterable[Blueprint]) -> Quart:
 async def _begin() -> None:
     g.request_id = str(uuid.uuid4())
     if request.path.startswith(API_PREFIX):
-        _authenticate()
+        headers = _authenticate()
+        if "content-md5" in headers:
+            # Read (and cached for the route) within the app's body limit, then checked.
+            body = await request.get_data(as_text=False)
+            assert isinstance(body, bytes)
+            await signature.check_body(headers, body)
 
 
-def _authenticate() -> None:
+def _authenticate() -> dict[str, str]:
+    """Check the signature; return the request's headers with lower-case names."""
     context = ctx()
     headers = {name.lower(): value for name, value in request.headers.items()}
     query = {key: request.args.getlist(key) for key in request.args}
@@ -64,6 +72,7 @@ def _authenticate() -> None:
         secret_for=context.secret_for,
         now=context.clock(),
     )
+    return headers
 
 
 async def _finish(response: Response) -> Response:

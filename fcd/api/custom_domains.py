@@ -13,12 +13,18 @@ Decisions where FC's behaviour is not pinned down:
 * ``HTTPS`` needs a certificate: a ``protocol`` containing HTTPS without a ``certConfig`` (given
   or stored) is refused. The private key is stored and never returned (``privateKey: null``);
   an update whose ``certConfig`` omits the key keeps the stored one, so a get-modify-put works.
+* A custom domain shares the daemon's listeners with the API, so names that would take the
+  daemon's own traffic are refused with ``InvalidArgument`` at create and update: IP addresses,
+  ``localhost`` and ``*.localhost``, and the hosts the daemon listens on. Routes under
+  ``/2016-08-15/`` or at ``/healthz`` are refused too: the daemon serves those paths itself on
+  every host (``fcd.wire.custom_domains``).
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -38,11 +44,15 @@ from fcd.api.http import (
 )
 from fcd.store import docs
 from fcd.wire.custom_domains import (
+    API_PREFIX,
+    HEALTH_PATH,
     CertConfig,
     CustomDomain,
     CustomDomainInput,
     CustomDomainList,
     RouteConfig,
+    is_daemon_path,
+    name_refusal,
 )
 from fcd.wire.triggers import HTTP_METHODS
 
@@ -63,10 +73,20 @@ def domain_key(name: str) -> str:
     return name.lower()
 
 
-def check_domain_name(name: str | None) -> str:
-    """Raises: errors.InvalidArgument naming ``domainName``."""
+def check_domain_name(name: str | None, own_hosts: Iterable[str]) -> str:
+    """A domain name this daemon can route by (see :func:`name_refusal`).
+
+    Raises:
+        errors.InvalidArgument: naming ``domainName`` and why it is refused.
+    """
     if not name:
         raise errors.InvalidArgument("domainName is required")
+    refusal = name_refusal(name, own_hosts)
+    if refusal is not None:
+        raise errors.InvalidArgument(
+            f"domainName '{name}' {refusal}: a custom domain would take the requests "
+            "meant for the daemon itself; use a DNS name that points at this host"
+        )
     if len(name) > MAX_DOMAIN or not _DOMAIN.fullmatch(name):
         raise errors.InvalidArgument(f"domainName '{name}' is not a valid domain name")
     return name
@@ -111,6 +131,11 @@ def _check_path(field: str, path: str) -> None:
             f"{field} '{path}' is invalid: it must start with '/', contain no spaces, and may "
             "end with '*' (e.g. '/', '/login', '/api/*')"
         )
+    if is_daemon_path(path.rstrip("*")):
+        raise errors.InvalidArgument(
+            f"{field} '{path}' is served by the daemon itself on every host (the FC API under "
+            f"'{API_PREFIX}/' and '{HEALTH_PATH}'), so no function would ever get it"
+        )
 
 
 def merge_cert(given: CertConfig, stored: CertConfig | None) -> CertConfig:
@@ -119,6 +144,10 @@ def merge_cert(given: CertConfig, stored: CertConfig | None) -> CertConfig:
     Raises:
         errors.InvalidArgument: naming the missing or malformed ``certConfig`` field.
     """
+    # FC's API metadata: certName 128, certificate 20480, privateKey 4096 characters.
+    wire.check_length("certConfig.certName", given.cert_name, 128)
+    wire.check_length("certConfig.certificate", given.certificate, 20480)
+    wire.check_length("certConfig.privateKey", given.private_key, 4096)
     private_key = given.private_key
     if private_key is None and stored is not None:
         private_key = stored.private_key
@@ -174,7 +203,7 @@ def _domain_doc(conn: sqlite3.Connection, name: str) -> docs.Doc:
 @routes.post("")
 async def create_custom_domain() -> Response:
     change = await body(CustomDomainInput)
-    name = check_domain_name(change.domain_name)
+    name = check_domain_name(change.domain_name, ctx().config.listen_hosts)
     created = wire.timestamp(ctx().clock())
     domain = _apply(
         CustomDomain(
@@ -217,6 +246,9 @@ async def get_custom_domain(name: str) -> Response:
 
 @routes.put("/<name>")
 async def update_custom_domain(name: str) -> Response:
+    # A domain stored before these rules existed may be one they refuse: it serves nothing
+    # (DomainIndex skips it) and is refused here until it is deleted.
+    check_domain_name(name, ctx().config.listen_hosts)
     change = await body(CustomDomainInput)
     now = wire.timestamp(ctx().clock())
     wanted = if_match_header()

@@ -23,8 +23,9 @@ from fcd.api.context import ctx
 from fcd.api.functions import CHECKSUM_HEADER, page_of
 from fcd.api.http import body, check_name, json_response, list_query, no_content, query_int
 from fcd.store import docs
+from fcd.wire import MAX_DESCRIPTION, check_length
 from fcd.wire import layers as wl
-from fcd.wire.functions import MAX_DESCRIPTION, RUNTIMES
+from fcd.wire.functions import RUNTIMES
 
 routes = Blueprint("layers", __name__, url_prefix="/2016-08-15")
 
@@ -78,8 +79,7 @@ async def publish_layer_version(name: str) -> Response:
     change = await body(wl.PublishLayerInput)
     runtimes = _check_runtimes(change.compatible_runtime)
     description = change.description or ""
-    if len(description) > MAX_DESCRIPTION:
-        raise errors.InvalidArgument(f"description is too long: at most {MAX_DESCRIPTION}")
+    check_length("description", description, MAX_DESCRIPTION)
     if change.code is None:
         raise errors.InvalidArgument("code is required (code.zipFile)")
     info = await store_zip(change.code, request.headers.get(CHECKSUM_HEADER))

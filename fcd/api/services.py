@@ -37,7 +37,13 @@ def decode_service(raw: bytes) -> Service:
 
 
 def apply_update(service: Service, change: ServiceInput, now: float) -> Service:
-    """A partial update: fields that are absent (or null) keep their stored value."""
+    """A partial update: fields that are absent (or null) keep their stored value.
+
+    Raises:
+        errors.InvalidArgument: ``description`` or ``role`` is longer than FC allows.
+    """
+    wire.check_length("description", change.description, wire.MAX_DESCRIPTION)
+    wire.check_length("role", change.role, wire.MAX_ARN)
     updates = {
         field: value
         for field in ServiceInput.__struct_fields__

@@ -110,6 +110,13 @@ def with_urls(trigger: Trigger, service: str, function: str) -> Trigger:
     return msgspec.structs.replace(trigger, url_internet=internet, url_intranet=url)
 
 
+def _check_lengths(change: TriggerInput) -> None:
+    """Raises: errors.InvalidArgument naming a field longer than FC allows."""
+    wire.check_length("description", change.description, wire.MAX_DESCRIPTION)
+    wire.check_length("invocationRole", change.invocation_role, wire.MAX_ARN)
+    wire.check_length("sourceArn", change.source_arn, wire.MAX_ARN)
+
+
 def _config(trigger_type: str, config: Any) -> Any:
     """Raises: errors.InvalidArgument (missing or invalid ``triggerConfig``)."""
     if config is None:
@@ -122,6 +129,7 @@ def _config(trigger_type: str, config: Any) -> Any:
 async def create_trigger(service: str, function: str) -> Response:
     change = await body(TriggerInput)
     name = check_name("triggerName", change.trigger_name, MAX_NAME)
+    _check_lengths(change)
     trigger_type = change.trigger_type
     if trigger_type not in TRIGGER_TYPES:
         raise errors.InvalidArgument(
@@ -182,6 +190,7 @@ async def update_trigger(service: str, function: str, name: str) -> Response:
     """A partial update of ``triggerConfig``, ``invocationRole``, ``description`` and
     ``qualifier``; the name, type and source are fixed at creation."""
     change = await body(TriggerInput)
+    _check_lengths(change)
     now = wire.timestamp(ctx().clock())
     wanted = if_match_header()
     scope = lookup.function_scope(service, function)

@@ -77,6 +77,7 @@ def version_view(snapshot: lookup.VersionSnapshot) -> Version:
 @routes.post("")
 async def publish_version(service: str) -> Response:
     change = await body(VersionInput)
+    wire.check_length("description", change.description, wire.MAX_DESCRIPTION)
     wanted = if_match_header()
     published = wire.timestamp(ctx().clock())
 

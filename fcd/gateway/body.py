@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from fcd import errors
+from fcd import errors, signature
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
@@ -15,15 +15,20 @@ async def read_body(
     headers: dict[str, str],
     limit: int,
     too_large: Callable[[int], errors.FcError],
+    *,
+    signed: bool = True,
 ) -> bytes:
     """The whole body, joined once, refused as soon as it is known to be over ``limit``.
 
     ``too_large`` builds the error for an oversized body: the invoke API and HTTP triggers
-    answer that case with different FC errors.
+    answer that case with different FC errors. A ``signed`` request's body must match its
+    ``Content-MD5`` when it has one (the signature covers the header, not the body); an
+    anonymous HTTP-trigger request's header is the function's to judge.
 
     Raises:
         errors.FcError: from ``too_large``.
-        errors.InvalidArgument: the client went away mid-body.
+        errors.InvalidArgument: the client went away mid-body, or the body is not the one
+            ``Content-MD5`` names.
     """
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -41,4 +46,8 @@ async def read_body(
         if chunk:
             chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if signed and "content-md5" in headers:  # no coroutine on the common path
+        await signature.check_body(headers, body)
+    return body

@@ -9,11 +9,15 @@ methods and the auth type.
 
 Domain names are matched without the port and case-insensitively; a ``*.example.com`` domain
 serves every sub-domain that has no domain of its own. The domains are read from the store
-once and kept until the next notifying write, like the catalog's function configs.
+once and kept until the next notifying write, like the catalog's function configs. A stored
+domain whose name the API now refuses (an IP address, ``localhost``, a host the daemon listens
+on: :func:`fcd.wire.custom_domains.name_refusal`) is skipped with a warning, so it captures
+nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,8 +27,9 @@ import msgspec
 from fcd import errors
 from fcd.gateway.http_trigger import Target
 from fcd.store import Store, docs
-from fcd.wire.custom_domains import CustomDomain, PathConfig
+from fcd.wire.custom_domains import CustomDomain, PathConfig, name_refusal
 
+log = logging.getLogger(__name__)
 CUSTOM_DOMAIN = "custom_domain"  # the document kind fcd.api.lookup stores domains under
 
 _domain = msgspec.json.Decoder(CustomDomain)
@@ -76,9 +81,13 @@ def match_route(routes: Iterable[PathConfig], path: str, method: str) -> PathCon
 
 @dataclass
 class DomainIndex:
-    """Every custom domain by lower-case name, cached until a store write."""
+    """Every custom domain by lower-case name, cached until a store write.
+
+    ``own_hosts`` are the hosts the daemon listens on (``Config.listen_hosts``).
+    """
 
     store: Store
+    own_hosts: tuple[str, ...] = ()
     _domains: dict[str, CustomDomain] | None = None
     _wildcards: list[tuple[str, CustomDomain]] = field(default_factory=list)
 
@@ -92,7 +101,17 @@ class DomainIndex:
         def read(conn: sqlite3.Connection) -> list[bytes]:
             return [doc.body for doc in docs.all_in(conn, CUSTOM_DOMAIN, "")]
 
-        domains = {d.domain_name.lower(): d for d in map(_domain.decode, self.store.read(read))}
+        domains: dict[str, CustomDomain] = {}
+        for domain in map(_domain.decode, self.store.read(read)):
+            refusal = name_refusal(domain.domain_name, self.own_hosts)
+            if refusal is not None:
+                log.warning(
+                    "custom domain '%s' is not served: its name %s; delete it",
+                    domain.domain_name,
+                    refusal,
+                )
+                continue
+            domains[domain.domain_name.lower()] = domain
         self._wildcards = sorted(
             ((name[1:], d) for name, d in domains.items() if name.startswith("*.")),
             key=lambda item: -len(item[0]),

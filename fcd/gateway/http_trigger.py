@@ -38,6 +38,7 @@ from fcd.invocations.queue import AsyncQueue, AsyncRequest
 from fcd.model import HttpRequestInfo
 from fcd.store import Store, docs
 from fcd.wire import jwt_auth
+from fcd.wire.custom_domains import is_daemon_path
 from fcd.wire.triggers import HTTP, config_value
 
 log = logging.getLogger(__name__)
@@ -274,12 +275,17 @@ class HttpTriggerServer:
 
     def route(self, scope: Scope) -> Target | tuple[Any] | None:
         """What serves this request: a custom domain (by ``Host``), a ``/proxy`` target, or
-        None (not an HTTP-trigger request). Cheap: the invoke path asks it on every request."""
-        if self.domains is not None and self.domains.any():
+        None (not an HTTP-trigger request). Cheap: the invoke path asks it on every request.
+
+        The daemon's own paths (the API under ``/2016-08-15/``, ``/healthz``) are never a
+        custom domain's, whatever the ``Host``: signed requests reach the API, not a function.
+        """
+        path: str = scope["path"]
+        if self.domains is not None and self.domains.any() and not is_daemon_path(path):
             domain = self.domains.domain(_host(scope))
             if domain is not None:
                 return (domain,)
-        return proxy_target(scope["path"])
+        return proxy_target(path)
 
     async def serve(
         self, scope: Scope, receive: Receive, send: Send, routed: Target | tuple[Any]
@@ -317,19 +323,20 @@ class HttpTriggerServer:
         asynchronous = lower.get("x-fc-invocation-type", "").lower() == "async"
         limit = self.limits.async_payload if asynchronous else self.limits.sync_payload
         body: bytes | None = None
+        signed = trigger.auth_type == "function"  # FC-signed: Content-MD5 must match the body
         if trigger.jwt is not None:
             if trigger.jwt.reads_form:  # the token may be in the (bounded) form body
-                body = await read_body(receive, lower, limit, _too_large)
+                body = await read_body(receive, lower, limit, _too_large, signed=False)
             claims = jwt_check.authenticate(trigger.jwt, target.path, lower, query, body)
             if claims is not None and trigger.jwt.claims:
                 raw_headers, query_string = jwt_check.pass_claims(
                     trigger.jwt, claims, raw_headers, query_string
                 )
                 query = parse_query(query_string)
-        elif trigger.auth_type != "anonymous":
+        elif signed:
             self._authenticate(method, raw_path, lower, query, target)
         if body is None:
-            body = await read_body(receive, lower, limit, _too_large)
+            body = await read_body(receive, lower, limit, _too_large, signed=signed)
         uri = raw_path.decode("latin-1")
         if query_string:
             uri += "?" + query_string.decode("latin-1")

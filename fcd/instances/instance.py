@@ -90,7 +90,7 @@ class _TimedOut:
 
 
 _TIMED_OUT = _TimedOut()
-Outcome = tuple[protocol.Result, bytes] | _Exited | _TimedOut
+Outcome = tuple[protocol.Result, bytes | protocol.Dropped] | _Exited | _TimedOut
 
 
 def _expire(future: asyncio.Future[Outcome]) -> None:
@@ -288,7 +288,13 @@ class Instance:
             http=http,
             tracing=_tracing(request.tracing),
         )
-        return await self._call(message, request.payload, request.request_id, request.timeout_s)
+        return await self._call(
+            message,
+            request.payload,
+            request.request_id,
+            request.timeout_s,
+            request.max_result_bytes or protocol.MAX_PAYLOAD,
+        )
 
     async def _call(
         self,
@@ -296,6 +302,7 @@ class Instance:
         payload: bytes,
         request_id: str,
         timeout_s: float,
+        max_result: int = protocol.MAX_PAYLOAD,
     ) -> InvokeResult:
         started = time.monotonic()
         if not self._alive:
@@ -325,6 +332,8 @@ class Instance:
             await self._wait_exit()
             return self._exited_result(started, bytes(logs))
         result, body = outcome
+        if isinstance(body, protocol.Dropped) or len(body) > max_result:
+            return self._too_large(started, bytes(logs), body, max_result)
         headers = tuple((k, v) for k, v in result.http_headers)
         return InvokeResult(
             body=body,
@@ -334,6 +343,24 @@ class Instance:
             logs=bytes(logs),
             http_status=result.http_status,
             http_headers=headers,
+        )
+
+    def _too_large(
+        self, started: float, logs: bytes, body: bytes | protocol.Dropped, limit: int
+    ) -> InvokeResult:
+        """A function error naming the limit: the instance is fine, its answer was too big."""
+        size = body.size if isinstance(body, protocol.Dropped) else len(body)
+        message = (
+            f"the function's result is {size} bytes, more than the {limit} bytes a synchronous "
+            "invocation may return (the daemon's limits.sync_payload)"
+        )
+        error = {"errorMessage": message, "errorType": "ResultTooLargeError"}
+        return InvokeResult(
+            json.dumps(error).encode(),
+            UNHANDLED,
+            (time.monotonic() - started) * 1000,
+            self._sandbox.peak_memory_mb(),
+            logs,
         )
 
     async def _timed_out(self, started: float, timeout_s: float, logs: bytearray) -> InvokeResult:
@@ -482,7 +509,7 @@ class Instance:
         except Exception:
             log.exception("on_log callback failed")
 
-    def _on_frame(self, header: bytes, payload: bytes) -> None:
+    def _on_frame(self, header: bytes, payload: bytes | protocol.Dropped) -> None:
         """A runtime's frame, handled in the transport's callback (no task per frame).
 
         Raises:
@@ -490,6 +517,8 @@ class Instance:
         """
         match protocol.decode_header(header):
             case protocol.Log(id=rid):
+                if isinstance(payload, protocol.Dropped):
+                    payload = f"[fcd: a log record of {payload.size} bytes was dropped]\n".encode()
                 self._log(rid, payload)
             case protocol.Result(id=rid) as result:
                 future = self._pending.get(rid)
@@ -497,7 +526,7 @@ class Instance:
                     future.set_result((result, payload))
             case protocol.Loaded() as loaded:
                 if self._loaded is not None and not self._loaded.done():
-                    self._loaded.set_result((loaded, payload))
+                    self._loaded.set_result((loaded, _bytes(payload)))
 
     def _channel_closed(self) -> None:
         self._alive = False
@@ -547,6 +576,13 @@ class _Channel(asyncio.Protocol):
             reason = exc or "the stream ended inside a frame"
             log.warning("instance %s: control channel broken: %s", self._instance.id, reason)
         self._instance._channel_closed()
+
+
+def _bytes(payload: bytes | protocol.Dropped) -> bytes:
+    """A payload that is only read for diagnostics: a dropped one says so."""
+    if isinstance(payload, protocol.Dropped):
+        return f"[{payload.size} bytes dropped]".encode()
+    return payload
 
 
 class _RuntimeGone(Exception):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from dataclasses import dataclass
 from typing import Literal
 
 import msgspec
@@ -128,31 +129,66 @@ def encode_head(message: ToRuntime | FromRuntime, payload_len: int) -> bytes:
     return PREFIX.pack(len(header), payload_len) + header
 
 
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """In place of a payload over ``MAX_PAYLOAD``: it was read and dropped, never kept."""
+
+    size: int
+
+
 class FrameSplitter:
     """Cuts the bytes of a stream into frames as they arrive (no I/O, no awaiting).
 
     The daemon handles a runtime's frames in the transport's callback rather than in a task
     that awaits each frame: one loop iteration less per frame on the invoke path.
+
+    A payload over ``MAX_PAYLOAD`` (a function returning too much) is not an error of the
+    stream: its bytes are dropped as they arrive and the frame comes out with :class:`Dropped`
+    as its payload, so the instance can answer that request and go on serving.
     """
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        # The header of the frame whose payload is being dropped, and the bytes left of it.
+        self._dropping: tuple[bytes, Dropped] | None = None
+        self._to_drop = 0
 
-    def feed(self, data: bytes) -> list[tuple[bytes, bytes]]:
+    def feed(self, data: bytes) -> list[tuple[bytes, bytes | Dropped]]:
         """The frames (header, payload) completed by ``data``, in order.
 
         Raises:
-            ProtocolError: a length is beyond the limits.
+            ProtocolError: a header is beyond ``MAX_HEADER``.
         """
+        frames: list[tuple[bytes, bytes | Dropped]] = []
+        if self._to_drop:
+            dropped = min(self._to_drop, len(data))
+            self._to_drop -= dropped
+            if self._to_drop:
+                return frames
+            assert self._dropping is not None
+            frames.append(self._dropping)
+            self._dropping = None
+            data = data[dropped:]
         buffer = self._buffer
         buffer += data
-        frames = []
         pos, size = 0, len(buffer)
         while size - pos >= PREFIX.size:
             header_len, payload_len = PREFIX.unpack_from(buffer, pos)
-            if header_len > MAX_HEADER or payload_len > MAX_PAYLOAD:
-                raise ProtocolError(f"frame too large: header {header_len}, payload {payload_len}")
+            if header_len > MAX_HEADER:
+                raise ProtocolError(f"frame header too large: {header_len} bytes")
             start = pos + PREFIX.size
+            if payload_len > MAX_PAYLOAD:
+                if size - start < header_len:
+                    break  # the header first, then the payload is dropped
+                header = bytes(buffer[start : start + header_len])
+                have = min(size - start - header_len, payload_len)
+                pos = start + header_len + have
+                if have < payload_len:
+                    self._dropping = (header, Dropped(payload_len))
+                    self._to_drop = payload_len - have
+                    break
+                frames.append((header, Dropped(payload_len)))
+                continue
             end = start + header_len + payload_len
             if end > size:
                 break
@@ -167,7 +203,7 @@ class FrameSplitter:
     @property
     def partial(self) -> bool:
         """Whether the stream stopped inside a frame."""
-        return bool(self._buffer)
+        return bool(self._buffer) or self._to_drop > 0
 
 
 def decode_header(header: bytes) -> FromRuntime:

@@ -123,6 +123,7 @@ class Invoker:
             timeout_s=version.timeout_s,
             http=http,
             tracing=tracing,
+            max_result_bytes=self.config.limits.sync_payload,
         )
         started_at = self.wall()
         try:

@@ -27,6 +27,24 @@ T = TypeVar("T")
 _json_decoder = msgspec.json.Decoder()
 _json_encoder = msgspec.json.Encoder()
 
+# Lengths of FC's free-text fields, in characters: maxLength in FC's own API metadata
+# (fc 2023-03-30 api-docs; FC 2.0's reference gives none, and the fields are the same ones):
+# every description, and ARNs (role, invocationRole, sourceArn).
+MAX_DESCRIPTION = 256
+MAX_ARN = 300
+
+
+def check_length(field: str, value: str | None, limit: int) -> None:
+    """Refuse a string longer than FC allows for ``field``; None (not given) passes.
+
+    Raises:
+        errors.InvalidArgument: naming ``field``, its length and the limit.
+    """
+    if value is not None and len(value) > limit:
+        raise errors.InvalidArgument(
+            f"{field} is {len(value)} characters long: at most {limit} are allowed"
+        )
+
 
 def decode(body: bytes, into: type[T]) -> T:
     """Parse a request body into ``into`` with FC's case-insensitive, null-tolerant rules.

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from fcd import errors
+from fcd.wire import MAX_DESCRIPTION, check_length
 
 # FC 2.0's runtime names (spec §4.2.1, TEA21 docstring) and the later ones FC added; the
 # Debian 11/12 custom runtimes come from FC 3.0. "Runtime is set to an invalid value" otherwise.
@@ -68,7 +69,7 @@ CA_PORT_MIN, CA_PORT_MAX = 1, 65535
 MAX_LAYERS = 5
 # "the total size of environment variables cannot exceed 4 KB" (doc 164217): keys plus values.
 MAX_ENV_BYTES = 4 * 1024
-MAX_DESCRIPTION = 256
+# handler and initializer (FC's API metadata: maxLength 128).
 MAX_HANDLER = 128
 MAX_FUNCTION_NAME = 64
 
@@ -294,10 +295,7 @@ def check_input(change: FunctionInput) -> None:
         )
     if change.cpu is not None and not 0.05 <= change.cpu <= 16:
         raise errors.InvalidArgument(f"cpu {change.cpu} is invalid: it must be in 0.05..16")
-    if change.description is not None and len(change.description) > MAX_DESCRIPTION:
-        raise errors.InvalidArgument(
-            f"description is too long: at most {MAX_DESCRIPTION} characters"
-        )
+    check_length("description", change.description, MAX_DESCRIPTION)
     if change.environment_variables is not None:
         check_environment(change.environment_variables)
     if change.layers is not None:
@@ -353,8 +351,8 @@ def check_function(function: StoredFunction) -> None:
         raise errors.InvalidArgument("code is required (code.zipFile)")
     if function.runtime != CUSTOM_CONTAINER and not function.handler:
         raise errors.InvalidArgument("handler is required")
-    if len(function.handler) > MAX_HANDLER:
-        raise errors.InvalidArgument(f"handler is too long: at most {MAX_HANDLER} characters")
+    check_length("handler", function.handler, MAX_HANDLER)
+    check_length("initializer", function.initializer, MAX_HANDLER)
     if uses_file_dot_function(function.runtime):
         for field, value in (("handler", function.handler), ("initializer", function.initializer)):
             if value and not _FILE_DOT_FUNCTION.fullmatch(value):

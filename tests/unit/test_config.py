@@ -72,3 +72,11 @@ def test_not_toml(tmp_path: Path) -> None:
     path.write_text("this is = = not toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(path, {})
+
+
+@pytest.mark.parametrize("key", ["header_bytes", "header_count", "header_timeout"])
+def test_request_head_limits_must_be_positive(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "fcd.toml"
+    path.write_text(f"[limits]\n{key} = 0\n")
+    with pytest.raises(ConfigError, match=f"limits.{key}"):
+        load(path, {})

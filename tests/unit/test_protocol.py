@@ -77,6 +77,33 @@ def test_the_splitter_yields_whole_frames_however_the_bytes_arrive() -> None:
     assert splitter.partial
 
 
-def test_the_splitter_refuses_oversized_frames() -> None:
+def test_the_splitter_refuses_oversized_headers() -> None:
     with pytest.raises(protocol.ProtocolError):
-        protocol.FrameSplitter().feed(protocol.PREFIX.pack(0, protocol.MAX_PAYLOAD + 1))
+        protocol.FrameSplitter().feed(protocol.PREFIX.pack(protocol.MAX_HEADER + 1, 0))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 30])
+def test_the_splitter_drops_an_oversized_payload_and_goes_on(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A payload over MAX_PAYLOAD is dropped as it arrives, never kept; the frames around it
+    come out whole, whatever the reads' sizes. (A small MAX_PAYLOAD keeps one-byte reads fast.)"""
+    monkeypatch.setattr(protocol, "MAX_PAYLOAD", 10_000)
+    size = protocol.MAX_PAYLOAD + 1
+    big = protocol.Result(id="r1")
+    small = protocol.Log(id="r2")
+    stream = (
+        protocol.encode_head(big, size)
+        + b"\0" * size
+        + protocol.encode(small, b"after")
+        + protocol.encode(small, b"last")
+    )
+    splitter = protocol.FrameSplitter()
+    frames: list[tuple[bytes, bytes | protocol.Dropped]] = []
+    view = memoryview(stream)
+    for start in range(0, len(stream), chunk):
+        frames += splitter.feed(bytes(view[start : start + chunk]))
+        assert len(splitter._buffer) <= protocol.MAX_HEADER + 64 + chunk
+    assert [payload for _, payload in frames] == [protocol.Dropped(size), b"after", b"last"]
+    assert protocol.decode_header(frames[0][0]) == big
+    assert not splitter.partial

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import hashlib
 from collections.abc import Mapping
 
 import pytest
@@ -382,3 +384,30 @@ def test_signature_over_another_encoding_is_refused() -> None:
     headers = _signed_headers("GET", go_style)
     with pytest.raises(errors.SignatureNotMatch):
         _verify(headers, raw_path=LAYER_RAW)
+
+
+# Content-MD5 binds the body (fcd.signature.content_md5_matches) ------------------------------
+_BODY = b'{"serviceName":"s"}'
+_DIGEST = hashlib.md5(_BODY).digest()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        base64.b64encode(_DIGEST).decode(),  # Java, RFC 1864
+        _DIGEST.hex(),  # Go
+        _DIGEST.hex().upper(),
+        base64.b64encode(_DIGEST.hex().encode()).decode(),  # Node
+        " " + _DIGEST.hex() + " ",
+    ],
+)
+def test_content_md5_in_each_sdk_encoding_matches(value: str) -> None:
+    assert signature.content_md5_matches(value, _BODY)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "x", base64.b64encode(hashlib.md5(b"other").digest()).decode(), _DIGEST.hex()[:-1]],
+)
+def test_content_md5_of_another_body_does_not(value: str) -> None:
+    assert not signature.content_md5_matches(value, _BODY)
