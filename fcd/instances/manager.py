@@ -34,6 +34,7 @@ from typing import Any
 from fcd import errors
 from fcd.config import Instances
 from fcd.instances.instance import Instance, Isolation, StartFailure
+from fcd.instances.keepalive import IdleHistogram, Params
 from fcd.instances.pool import Assigned, HostBudget, InstancePool, Rejected
 from fcd.model import InstanceSpec, InvokeRequest, InvokeResult
 
@@ -145,6 +146,10 @@ class InstanceManager:
         raise errors.ResourceExhausted(f"instances of {spec.name} keep dying at start")
 
     def _acquire(self, pool: InstancePool) -> Assigned:
+        if pool.idle is not None:
+            idle = pool.arrive(self.clock())
+            if idle is not None:
+                log.debug("%s was idle %.3fs: %s", pool.name, idle, pool.windows())
         decision = pool.acquire()
         if isinstance(decision, Rejected) and decision.reason == "host" and self._evict_one(pool):
             decision = pool.acquire()
@@ -191,6 +196,7 @@ class InstanceManager:
                 keep_alive=self.config.keep_alive,
                 budget=self.budget,
                 new_id=_instance_id,
+                idle=self._idle_histogram(),
             )
             self._pools[(spec.lineage, spec.fingerprint)] = pool
         old = self._current.get(spec.lineage)
@@ -202,6 +208,12 @@ class InstanceManager:
             if old.drained:
                 self._forget_pool(old)
         return pool
+
+    def _idle_histogram(self) -> IdleHistogram | None:
+        """A new pool's adaptive keep-alive policy, or None for the fixed window."""
+        if self.config.keep_alive_policy != "adaptive":
+            return None
+        return IdleHistogram(self.config.keep_alive, Params(bin_width=self.config.keep_alive_bin))
 
     def _forget_pool(self, pool: InstancePool) -> None:
         for key, candidate in list(self._pools.items()):
@@ -303,14 +315,19 @@ class InstanceManager:
     async def run(self, *, ready: asyncio.Event) -> None:
         """Reclaim idle instances past keep-alive until :meth:`close`."""
         ready.set()
-        interval = min(REAP_INTERVAL, max(0.05, self.config.keep_alive / 10))
+        shortest: float = self.config.keep_alive
+        if self.config.keep_alive_policy == "adaptive":
+            shortest = min(shortest, self.config.keep_alive_bin)  # windows are whole bins
+        interval = min(REAP_INTERVAL, max(0.05, shortest / 10))
         while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
             now = self.clock()
             for pool in list(self._pools.values()):
                 for instance_id in pool.reap(now):
-                    log.debug("reclaiming idle %s of %s", instance_id, pool.name)
+                    log.debug(
+                        "reclaiming idle %s of %s: %s", instance_id, pool.name, pool.windows()
+                    )
                     self._stop(instance_id)
                 if pool.size == 0 and all(pool is not c for c in self._current.values()):
                     self._forget_pool(pool)

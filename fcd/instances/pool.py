@@ -16,7 +16,9 @@ The model is slot reservation. An instance offers ``concurrency`` slots (instanc
 * else nowhere: the invocation is rejected with 429 ResourceExhausted *at once*. A sync invoke
   never waits for a busy instance to free up, as FC does.
 
-Instances idle longer than the keep-alive window are reclaimed by :meth:`InstancePool.reap`. A
+Instances idle longer than the keep-alive window are reclaimed by :meth:`InstancePool.reap`; with
+the adaptive policy (``idle``, ``fcd/instances/keepalive.py``) the window is the function's own,
+learnt from the idle times :meth:`InstancePool.arrive` records. A
 pool whose function was redeployed is *drained*: it takes no new invocations, stops its idle
 instances at once and each busy one when its last request finishes, so no request fails because
 of a deploy.
@@ -28,6 +30,8 @@ import enum
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from fcd.instances.keepalive import IdleHistogram, Windows
 
 
 class State(enum.Enum):
@@ -105,6 +109,10 @@ class InstancePool:
     new_id: Callable[[], str] | None = None
     members: dict[str, Member] = field(default_factory=dict)
     draining: bool = False
+    # The adaptive keep-alive policy's idle times (None: the fixed ``keep_alive`` applies), and
+    # when the pool last had no invocation in flight.
+    idle: IdleHistogram | None = None
+    idle_since: float | None = None
     _counter: itertools.count[int] = field(default_factory=itertools.count, repr=False)
 
     def __post_init__(self) -> None:
@@ -130,7 +138,23 @@ class InstancePool:
     def in_flight(self) -> int:
         return sum(m.in_flight for m in self.members.values())
 
+    def windows(self) -> Windows:
+        """The keep-alive windows that apply now (the fixed window without a policy)."""
+        if self.idle is None:
+            return Windows(0.0, self.keep_alive, "fixed")
+        return self.idle.windows()
+
     # decisions ----------------------------------------------------------------------------
+    def arrive(self, now: float) -> float | None:
+        """An invocation arrives: with the adaptive policy, record the function's idle time
+        (from the end of its last invocation) if nothing was in flight; return it."""
+        if self.idle is None or self.idle_since is None:
+            return None
+        idle = now - self.idle_since
+        self.idle_since = None
+        self.idle.record(idle)
+        return idle
+
     def acquire(self) -> Decision:
         """Take a slot for one sync invocation, or say why there is none."""
         if self.draining:
@@ -186,6 +210,8 @@ class InstancePool:
             return []
         member.in_flight -= 1
         member.last_used = now
+        if self.idle is not None and self.in_flight == 0:
+            self.idle_since = now
         if fatal or (self.draining and member.in_flight <= 0):
             self._remove(instance_id)
             return [instance_id]
@@ -199,11 +225,16 @@ class InstancePool:
         return True
 
     def reap(self, now: float) -> list[str]:
-        """Instances idle for the whole keep-alive window: they leave the pool, stop them."""
+        """Instances idle for the whole keep-alive window: they leave the pool, stop them.
+
+        With the adaptive policy an instance is kept until the end of the function's keep-alive
+        window (pre-warm plus keep-alive: fcd does not unload and pre-warm).
+        """
+        keep_for = self.keep_alive if self.idle is None else self.idle.windows().keep_for
         expired = [
             m.instance_id
             for m in self.members.values()
-            if m.state is State.READY and m.in_flight == 0 and now - m.last_used >= self.keep_alive
+            if m.state is State.READY and m.in_flight == 0 and now - m.last_used >= keep_for
         ]
         for instance_id in expired:
             self._remove(instance_id)

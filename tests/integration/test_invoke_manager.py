@@ -164,3 +164,25 @@ async def test_close_stops_every_instance(isolation: Isolation, tmp_path: Path) 
     await task
     assert not any(instance.alive for instance in instances)
     assert m.budget.running == 0
+
+
+async def test_adaptive_keep_alive_reclaims_a_regular_function_before_the_fixed_window(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    # Bins of 0.1 s compress the policy's minutes into tenths of seconds; the fixed window (an
+    # hour) is what the function would get without the policy.
+    config = Instances(keep_alive=3600, keep_alive_policy="adaptive", keep_alive_bin=0.1)
+    m = InstanceManager(isolation, config, lambda _s, _f, _r, _line: None)
+    task = await running(m)
+    spec = pool_spec(tmp_path, "regular")
+    for _ in range(12):  # a request every ~0.3 s: the load pattern, not a synchronisation
+        await m.invoke(spec, request())
+        await asyncio.sleep(0.3)
+    (pool,) = m.pools()
+    windows = pool.windows()
+    assert windows.reason == "histogram", windows
+    assert windows.keep_for < 5, windows
+    await wait_until_async(lambda: pool.size == 0, 30, "the idle instance to be reclaimed")
+    assert m.budget.running == 0
+    await m.close()
+    await task
