@@ -17,9 +17,10 @@ beyond the histogram's range, the function gets the fixed window instead. (The p
 out-of-range case with ARIMA; fcd uses the fixed window there.)
 
 Everything here is pure: :class:`IdleHistogram` is fed idle times and answers :class:`Windows`.
-The instance pool applies the answer (``fcd/instances/pool.py``). fcd applies the *sum* of the two
-windows as the keep-alive of an idle instance and does not unload and pre-warm: see
-``docs/operator-guide.md``. ``bench/keep_alive.py`` measures both against fixed windows.
+The instance pool applies the answer (``fcd/instances/pool.py``): with no pre-warm window an
+idle instance stays for the keep-alive window; with one, it is unloaded as soon as it is idle and
+one is started again at the pre-warm time, kept until the end of the keep-alive window.
+``bench/keep_alive.py`` measures this against fixed windows.
 """
 
 from __future__ import annotations

@@ -98,6 +98,7 @@ class InstanceManager:
         self.budget = HostBudget(config.max_total)
         self._pools: dict[tuple[tuple[str, str, str], str], InstancePool] = {}
         self._current: dict[tuple[str, str, str], InstancePool] = {}
+        self._specs: dict[tuple[str, str, str], PoolSpec] = {}  # for pre-warm starts
         self._instances: dict[str, Instance] = {}
         self._starts: dict[str, asyncio.Future[Instance]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -183,6 +184,8 @@ class InstanceManager:
 
     # pools ----------------------------------------------------------------------------------
     def _pool_for(self, spec: PoolSpec) -> InstancePool:
+        if self.config.keep_alive_policy == "adaptive":
+            self._specs[spec.lineage] = spec
         pool = self._current.get(spec.lineage)
         if pool is not None and self._pools.get((spec.lineage, spec.fingerprint)) is pool:
             pool.max_instances = spec.max_instances
@@ -313,7 +316,8 @@ class InstanceManager:
 
     # the component --------------------------------------------------------------------------
     async def run(self, *, ready: asyncio.Event) -> None:
-        """Reclaim idle instances past keep-alive until :meth:`close`."""
+        """Reclaim idle instances past keep-alive, and pre-warm those the adaptive policy
+        expects to be needed, until :meth:`close`."""
         ready.set()
         shortest: float = self.config.keep_alive
         if self.config.keep_alive_policy == "adaptive":
@@ -331,6 +335,20 @@ class InstanceManager:
                     self._stop(instance_id)
                 if pool.size == 0 and all(pool is not c for c in self._current.values()):
                     self._forget_pool(pool)
+            self._prewarm(now)
+
+    def _prewarm(self, now: float) -> None:
+        """Start the instances the adaptive policy expects to be needed; none waits for them (a
+        failed start is logged by :meth:`_start`)."""
+        for lineage, spec in list(self._specs.items()):
+            current = self._current.get(lineage)
+            if current is None:  # the function's pools were forgotten
+                del self._specs[lineage]
+                continue
+            instance_id = current.prewarm(now)
+            if instance_id is not None:
+                log.debug("pre-warming %s of %s: %s", instance_id, current.name, current.windows())
+                self._begin_start(current, spec, instance_id, f"prewarm-{instance_id}")
 
     async def close(self) -> None:
         """Stop every instance (in-flight invocations have drained by now) and end :meth:`run`."""

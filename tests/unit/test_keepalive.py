@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fcd.instances.keepalive import IdleHistogram, Params, Windows
-from fcd.instances.pool import HostBudget, InstancePool
+from fcd.instances.pool import Assigned, HostBudget, InstancePool
 
 FIXED = 600.0
 PARAMS = Params()  # one-minute bins over four hours
@@ -135,21 +135,76 @@ def test_pool_records_function_idle_time_from_last_release_to_next_arrival() -> 
     assert p.arrive(4.0) is None  # one idle period, one sample
 
 
-def test_pool_reclaims_after_the_learnt_window_not_the_fixed_one() -> None:
-    p = pool(IdleHistogram(FIXED, Params(bin_width=1.0)))
-    now = 0.0
-    for _ in range(12):  # a request every ~2 s
+def regular(p: InstancePool, gap: float, count: int = 12) -> float:
+    """``count`` invocations of 0.1 s, ``gap`` s apart; returns the end of the last one."""
+    now = end = 0.0
+    for _ in range(count):
         p.arrive(now)
         assigned = p.acquire()
-        p.started(assigned.instance_id, now)  # type: ignore[union-attr]
-        now += 0.1
-        p.release(assigned.instance_id, now)  # type: ignore[union-attr]
-        now += 2.0
-    assert p.windows().reason == "histogram"
-    keep_for = p.windows().keep_for
-    assert keep_for == pytest.approx(3 * 1.1)
-    assert p.reap(now - 2.0 + keep_for - 0.01) == []
-    assert len(p.reap(now - 2.0 + keep_for)) == 1
+        assert isinstance(assigned, Assigned)
+        p.started(assigned.instance_id, now)
+        end = now + 0.1
+        p.release(assigned.instance_id, end)
+        assert p.reap(end) == [] or p.windows().prewarm > 0
+        now += gap
+    return end
+
+
+def test_pool_reclaims_after_the_learnt_window_not_the_fixed_one() -> None:
+    p = pool(IdleHistogram(FIXED, Params(bin_width=1.0)))
+    end = regular(p, 0.5)  # idle 0.4 s: bin 0, no pre-warm
+    w = p.windows()
+    assert (w.reason, w.prewarm) == ("histogram", 0.0)
+    assert w.keep_for == pytest.approx(1.1)
+    assert p.reap(end + w.keep_for - 0.01) == []
+    assert len(p.reap(end + w.keep_for + 0.001)) == 1
+    assert p.prewarm(end + w.keep_for + 0.001) is None  # no pre-warm window
+
+
+def test_pool_unloads_at_once_and_prewarms_before_the_expected_invocation() -> None:
+    p = pool(IdleHistogram(FIXED, Params(bin_width=1.0)))
+    end = regular(p, 2.0)  # idle 1.9 s: bin 1
+    w = p.windows()
+    assert w.prewarm == pytest.approx(0.9)
+    assert w.keep_for == pytest.approx(2.2)
+    assert p.size == 0  # each instance was unloaded as soon as it was idle
+    assert p.prewarm(end + 0.8) is None  # too early
+    instance_id = p.prewarm(end + 0.91)
+    assert instance_id is not None
+    assert p.budget.running == 1
+    assert p.prewarm(end + 1.0) is None  # once per idle period
+    p.started(instance_id, end + 1.0)
+    assert p.reap(end + 2.1) == []  # kept for the expected invocation...
+    assert p.reap(end + 2.21) == [instance_id]  # ...until the end of the keep-alive window
+    assert p.prewarm(end + 2.3) is None
+    assert p.budget.running == 0
+
+
+def test_a_prewarmed_instance_serves_the_next_invocation_warm() -> None:
+    p = pool(IdleHistogram(FIXED, Params(bin_width=1.0)))
+    end = regular(p, 2.0)
+    instance_id = p.prewarm(end + 1.0)
+    assert instance_id is not None
+    p.started(instance_id, end + 1.0)
+    assert p.arrive(end + 1.9) == pytest.approx(1.9)
+    assert p.acquire() == Assigned(instance_id)
+    assert p.release(instance_id, end + 2.0) == []
+    assert p.reap(end + 2.0) == [instance_id]  # an ordinary instance again: unloaded when idle
+
+
+@pytest.mark.parametrize("blocked", ["draining", "host-full", "max-zero", "not-empty"])
+def test_prewarm_respects_the_caps(blocked: str) -> None:
+    p = pool(IdleHistogram(FIXED, Params(bin_width=1.0)))
+    end = regular(p, 2.0)
+    if blocked == "draining":
+        p.drain()
+    elif blocked == "host-full":
+        p.budget.running = p.budget.max_total
+    elif blocked == "max-zero":
+        p.max_instances = 0
+    else:
+        assert isinstance(p.acquire(), Assigned)
+    assert p.prewarm(end + 1.0) is None
 
 
 def test_pool_without_a_policy_keeps_the_fixed_window() -> None:
