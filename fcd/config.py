@@ -48,7 +48,8 @@ class Instances(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # An idle instance is reclaimed after this long (FC keeps idle instances for minutes).
     keep_alive: int = 15 * MINUTES
     # "fixed": every idle instance is kept keep_alive. "adaptive": per function, a window learnt
-    # from its own idle times (fcd/instances/keepalive.py), keep_alive where they say nothing.
+    # from its own idle times, with pre-warm (fcd/instances/keepalive.py); keep_alive where they
+    # say nothing.
     keep_alive_policy: Literal["fixed", "adaptive"] = "fixed"
     # Seconds per bin of the adaptive policy's idle-time histogram (240 bins). 60 is the policy's;
     # a smaller width only compresses time for tests and benchmarks.
