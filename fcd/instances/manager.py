@@ -98,6 +98,7 @@ class InstanceManager:
         self.budget = HostBudget(config.max_total)
         self._pools: dict[tuple[tuple[str, str, str], str], InstancePool] = {}
         self._current: dict[tuple[str, str, str], InstancePool] = {}
+        self._adaptive = config.keep_alive_policy == "adaptive"
         self._specs: dict[tuple[str, str, str], PoolSpec] = {}  # for pre-warm starts
         self._instances: dict[str, Instance] = {}
         self._starts: dict[str, asyncio.Future[Instance]] = {}
@@ -184,7 +185,7 @@ class InstanceManager:
 
     # pools ----------------------------------------------------------------------------------
     def _pool_for(self, spec: PoolSpec) -> InstancePool:
-        if self.config.keep_alive_policy == "adaptive":
+        if self._adaptive:
             self._specs[spec.lineage] = spec
         pool = self._current.get(spec.lineage)
         if pool is not None and self._pools.get((spec.lineage, spec.fingerprint)) is pool:
@@ -214,7 +215,7 @@ class InstanceManager:
 
     def _idle_histogram(self) -> IdleHistogram | None:
         """A new pool's adaptive keep-alive policy, or None for the fixed window."""
-        if self.config.keep_alive_policy != "adaptive":
+        if not self._adaptive:
             return None
         return IdleHistogram(self.config.keep_alive, Params(bin_width=self.config.keep_alive_bin))
 
@@ -320,7 +321,7 @@ class InstanceManager:
         expects to be needed, until :meth:`close`."""
         ready.set()
         shortest: float = self.config.keep_alive
-        if self.config.keep_alive_policy == "adaptive":
+        if self._adaptive:
             shortest = min(shortest, self.config.keep_alive_bin)  # windows are whole bins
         interval = min(REAP_INTERVAL, max(0.05, shortest / 10))
         while not self._closing:
