@@ -54,6 +54,13 @@ class Instances(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     # An idle instance is reclaimed after this long (FC keeps idle instances for minutes).
     keep_alive: int = 15 * MINUTES
+    # "fixed": every idle instance is kept keep_alive. "adaptive": per function, a window learnt
+    # from its own idle times, with pre-warm (fcd/instances/keepalive.py); keep_alive where they
+    # say nothing.
+    keep_alive_policy: Literal["fixed", "adaptive"] = "fixed"
+    # Seconds per bin of the adaptive policy's idle-time histogram (240 bins). 60 is the policy's;
+    # a smaller width only compresses time for tests and benchmarks.
+    keep_alive_bin: float = 1.0 * MINUTES
     # Host-wide cap on running instances; beyond it sync invokes get 429 ResourceExhausted.
     max_total: int = 2000
     # Default per-function cap when no on-demand config sets maximumInstanceCount.
@@ -188,5 +195,10 @@ def _validate(config: Config) -> None:
     for key in ("header_bytes", "header_count", "header_timeout"):
         if getattr(config.limits, key) < 1:
             raise ConfigError(f"config key 'limits.{key}' must be at least 1")
+    if not 0 < config.instances.keep_alive_bin <= HOURS:
+        raise ConfigError(
+            "config key 'instances.keep_alive_bin' must be seconds in (0, 3600],"
+            f" got {config.instances.keep_alive_bin!r}"
+        )
     if not config.account_id.isdigit():
         raise ConfigError(f"config key 'account_id' must be digits, got {config.account_id!r}")

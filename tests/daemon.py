@@ -41,6 +41,8 @@ class RunningDaemon:
     log_path: Path = field(init=False)
     # A command the daemon runs under, e.g. tests/systemd_confine.py with the unit file.
     prefix: tuple[str, ...] = ()
+    # Arguments after ``fcd serve``, e.g. ("--config", path).
+    args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.log_path = self.data_dir.parent / f"fcd-{self.port}.log"
@@ -53,7 +55,7 @@ class RunningDaemon:
         with open(self.log_path, "ab") as log:
             options = [] if self.config is None else ["--config", str(self.config)]
             self.process = subprocess.Popen(
-                [*self.prefix, sys.executable, "-m", "fcd", "serve", *options],
+                [*self.prefix, sys.executable, "-m", "fcd", "serve", *options, *self.args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

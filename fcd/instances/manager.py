@@ -34,6 +34,7 @@ from typing import Any
 from fcd import errors
 from fcd.config import Instances
 from fcd.instances.instance import Instance, Isolation, StartFailure
+from fcd.instances.keepalive import IdleHistogram, Params
 from fcd.instances.pool import Assigned, HostBudget, InstancePool, Rejected
 from fcd.model import InstanceSpec, InvokeRequest, InvokeResult
 
@@ -97,6 +98,8 @@ class InstanceManager:
         self.budget = HostBudget(config.max_total)
         self._pools: dict[tuple[tuple[str, str, str], str], InstancePool] = {}
         self._current: dict[tuple[str, str, str], InstancePool] = {}
+        self._adaptive = config.keep_alive_policy == "adaptive"
+        self._specs: dict[tuple[str, str, str], PoolSpec] = {}  # for pre-warm starts
         self._instances: dict[str, Instance] = {}
         self._starts: dict[str, asyncio.Future[Instance]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -145,6 +148,10 @@ class InstanceManager:
         raise errors.ResourceExhausted(f"instances of {spec.name} keep dying at start")
 
     def _acquire(self, pool: InstancePool) -> Assigned:
+        if pool.idle is not None:
+            idle = pool.arrive(self.clock())
+            if idle is not None:
+                log.debug("%s was idle %.3fs: %s", pool.name, idle, pool.windows())
         decision = pool.acquire()
         if isinstance(decision, Rejected) and decision.reason == "host" and self._evict_one(pool):
             decision = pool.acquire()
@@ -178,6 +185,8 @@ class InstanceManager:
 
     # pools ----------------------------------------------------------------------------------
     def _pool_for(self, spec: PoolSpec) -> InstancePool:
+        if self._adaptive:
+            self._specs[spec.lineage] = spec
         pool = self._current.get(spec.lineage)
         if pool is not None and self._pools.get((spec.lineage, spec.fingerprint)) is pool:
             pool.max_instances = spec.max_instances
@@ -191,6 +200,7 @@ class InstanceManager:
                 keep_alive=self.config.keep_alive,
                 budget=self.budget,
                 new_id=_instance_id,
+                idle=self._idle_histogram(),
             )
             self._pools[(spec.lineage, spec.fingerprint)] = pool
         old = self._current.get(spec.lineage)
@@ -202,6 +212,12 @@ class InstanceManager:
             if old.drained:
                 self._forget_pool(old)
         return pool
+
+    def _idle_histogram(self) -> IdleHistogram | None:
+        """A new pool's adaptive keep-alive policy, or None for the fixed window."""
+        if not self._adaptive:
+            return None
+        return IdleHistogram(self.config.keep_alive, Params(bin_width=self.config.keep_alive_bin))
 
     def _forget_pool(self, pool: InstancePool) -> None:
         for key, candidate in list(self._pools.items()):
@@ -301,19 +317,39 @@ class InstanceManager:
 
     # the component --------------------------------------------------------------------------
     async def run(self, *, ready: asyncio.Event) -> None:
-        """Reclaim idle instances past keep-alive until :meth:`close`."""
+        """Reclaim idle instances past keep-alive, and pre-warm those the adaptive policy
+        expects to be needed, until :meth:`close`."""
         ready.set()
-        interval = min(REAP_INTERVAL, max(0.05, self.config.keep_alive / 10))
+        shortest: float = self.config.keep_alive
+        if self._adaptive:
+            shortest = min(shortest, self.config.keep_alive_bin)  # windows are whole bins
+        interval = min(REAP_INTERVAL, max(0.05, shortest / 10))
         while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
             now = self.clock()
             for pool in list(self._pools.values()):
                 for instance_id in pool.reap(now):
-                    log.debug("reclaiming idle %s of %s", instance_id, pool.name)
+                    log.debug(
+                        "reclaiming idle %s of %s: %s", instance_id, pool.name, pool.windows()
+                    )
                     self._stop(instance_id)
                 if pool.size == 0 and all(pool is not c for c in self._current.values()):
                     self._forget_pool(pool)
+            self._prewarm(now)
+
+    def _prewarm(self, now: float) -> None:
+        """Start the instances the adaptive policy expects to be needed; none waits for them (a
+        failed start is logged by :meth:`_start`)."""
+        for lineage, spec in list(self._specs.items()):
+            current = self._current.get(lineage)
+            if current is None:  # the function's pools were forgotten
+                del self._specs[lineage]
+                continue
+            instance_id = current.prewarm(now)
+            if instance_id is not None:
+                log.debug("pre-warming %s of %s: %s", instance_id, current.name, current.windows())
+                self._begin_start(current, spec, instance_id, f"prewarm-{instance_id}")
 
     async def close(self) -> None:
         """Stop every instance (in-flight invocations have drained by now) and end :meth:`run`."""

@@ -16,7 +16,10 @@ The model is slot reservation. An instance offers ``concurrency`` slots (instanc
 * else nowhere: the invocation is rejected with 429 ResourceExhausted *at once*. A sync invoke
   never waits for a busy instance to free up, as FC does.
 
-Instances idle longer than the keep-alive window are reclaimed by :meth:`InstancePool.reap`. A
+Instances idle longer than the keep-alive window are reclaimed by :meth:`InstancePool.reap`; with
+the adaptive policy (``idle``, ``fcd/instances/keepalive.py``) the window is the function's own,
+learnt from the idle times :meth:`InstancePool.arrive` records, and :meth:`InstancePool.prewarm`
+says when to start an instance ahead of the next expected invocation. A
 pool whose function was redeployed is *drained*: it takes no new invocations, stops its idle
 instances at once and each busy one when its last request finishes, so no request fails because
 of a deploy.
@@ -28,6 +31,8 @@ import enum
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from fcd.instances.keepalive import IdleHistogram, Windows
 
 
 class State(enum.Enum):
@@ -43,6 +48,8 @@ class Member:
     state: State = State.STARTING
     in_flight: int = 0
     last_used: float = 0.0
+    # Started by the adaptive policy ahead of an expected invocation, none waiting for it.
+    prewarmed: bool = False
 
 
 class HostBudget:
@@ -105,6 +112,11 @@ class InstancePool:
     new_id: Callable[[], str] | None = None
     members: dict[str, Member] = field(default_factory=dict)
     draining: bool = False
+    # The adaptive keep-alive policy's idle times (None: the fixed ``keep_alive`` applies), and
+    # when the pool last had no invocation in flight.
+    idle: IdleHistogram | None = None
+    idle_since: float | None = None
+    _prewarmed_for: float | None = field(default=None, repr=False)  # idle_since of the last one
     _counter: itertools.count[int] = field(default_factory=itertools.count, repr=False)
 
     def __post_init__(self) -> None:
@@ -130,7 +142,23 @@ class InstancePool:
     def in_flight(self) -> int:
         return sum(m.in_flight for m in self.members.values())
 
+    def windows(self) -> Windows:
+        """The keep-alive windows that apply now (the fixed window without a policy)."""
+        if self.idle is None:
+            return Windows(0.0, self.keep_alive, "fixed")
+        return self.idle.windows()
+
     # decisions ----------------------------------------------------------------------------
+    def arrive(self, now: float) -> float | None:
+        """An invocation arrives: with the adaptive policy, record the function's idle time
+        (from the end of its last invocation) if nothing was in flight; return it."""
+        if self.idle is None or self.idle_since is None:
+            return None
+        idle = now - self.idle_since
+        self.idle_since = None
+        self.idle.record(idle)
+        return idle
+
     def acquire(self) -> Decision:
         """Take a slot for one sync invocation, or say why there is none."""
         if self.draining:
@@ -186,6 +214,9 @@ class InstancePool:
             return []
         member.in_flight -= 1
         member.last_used = now
+        member.prewarmed = False
+        if self.idle is not None and self.in_flight == 0:
+            self.idle_since = now
         if fatal or (self.draining and member.in_flight <= 0):
             self._remove(instance_id)
             return [instance_id]
@@ -199,15 +230,51 @@ class InstancePool:
         return True
 
     def reap(self, now: float) -> list[str]:
-        """Instances idle for the whole keep-alive window: they leave the pool, stop them."""
-        expired = [
-            m.instance_id
-            for m in self.members.values()
-            if m.state is State.READY and m.in_flight == 0 and now - m.last_used >= self.keep_alive
-        ]
+        """Instances idle for the whole keep-alive window: they leave the pool, stop them.
+
+        With the adaptive policy the window is the function's own (``windows``). When it has a
+        pre-warm window, an instance is unloaded as soon as it is idle (:meth:`prewarm` loads
+        one again before the next invocation is expected), and a pre-warmed instance that no
+        invocation used goes at the end of the keep-alive window.
+        """
+        w = self.windows()
+        after_use = w.keep_for if w.prewarm == 0 else 0.0
+        expired = []
+        for m in self.members.values():
+            if m.state is not State.READY or m.in_flight:
+                continue
+            if m.prewarmed and self.idle_since is not None:
+                done = now - self.idle_since >= w.keep_for
+            else:
+                done = now - m.last_used >= after_use
+            if done:
+                expired.append(m.instance_id)
         for instance_id in expired:
             self._remove(instance_id)
         return expired
+
+    def prewarm(self, now: float) -> str | None:
+        """The instance to start now, with no invocation waiting, so that one is loaded when
+        the function's next invocation is expected; None when there is nothing to do.
+
+        Only with the adaptive policy and a pre-warm window, once per idle period, while the
+        pool is empty, not draining, and the function's and the host's caps leave room.
+        """
+        if self.idle is None or self.idle_since is None or self.draining or self.members:
+            return None
+        if self._prewarmed_for == self.idle_since:
+            return None
+        w = self.idle.windows()
+        since = now - self.idle_since
+        if w.prewarm <= 0 or not w.prewarm <= since < w.keep_for:
+            return None
+        if self.max_instances < 1 or self.budget.full:
+            return None
+        self._prewarmed_for = self.idle_since
+        instance_id = self._make_id()
+        self.members[instance_id] = Member(instance_id, State.STARTING, prewarmed=True)
+        self.budget.running += 1
+        return instance_id
 
     def evict_idle(self) -> str | None:
         """Give up the longest-idle instance so another pool can start one under the host cap."""

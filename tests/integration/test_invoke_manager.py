@@ -18,6 +18,7 @@ from fcd import errors
 from fcd.config import Config, Instances
 from fcd.instances.instance import Isolation
 from fcd.instances.manager import InstanceManager, PoolSpec
+from fcd.instances.pool import InstancePool, State
 from fcd.model import FunctionContext, InstanceSpec, InvokeRequest
 from tests.waiting import wait_until_async
 
@@ -164,3 +165,67 @@ async def test_close_stops_every_instance(isolation: Isolation, tmp_path: Path) 
     await task
     assert not any(instance.alive for instance in instances)
     assert m.budget.running == 0
+
+
+async def test_adaptive_keep_alive_reclaims_a_regular_function_before_the_fixed_window(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    # Bins of 0.5 s compress the policy's minutes; idle times of ~0.3 s all fall in the first
+    # bin, so there is no pre-warm window, only a keep-alive of 0.55 s. The fixed window (an
+    # hour) is what the function would get without the policy.
+    config = Instances(keep_alive=3600, keep_alive_policy="adaptive", keep_alive_bin=0.5)
+    m = InstanceManager(isolation, config, lambda _s, _f, _r, _line: None)
+    task = await running(m)
+    spec = pool_spec(tmp_path, "regular")
+    for _ in range(12):  # a request every ~0.3 s: the load pattern, not a synchronisation
+        await m.invoke(spec, request())
+        await asyncio.sleep(0.3)
+    (pool,) = m.pools()
+    windows = pool.windows()
+    assert windows.reason == "histogram", windows
+    assert windows.prewarm == 0, windows
+    assert windows.keep_for < 5, windows
+    await wait_until_async(lambda: pool.size == 0, 30, "the idle instance to be reclaimed")
+    assert m.budget.running == 0
+    await m.close()
+    await task
+
+
+def prewarmed(pool: InstancePool) -> bool:
+    return any(m.prewarmed and m.state is State.READY for m in pool.members.values())
+
+
+async def test_adaptive_keep_alive_prewarms_an_instance_before_the_expected_invocation(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    # The manager's clock is the test's: the policy's windows are seconds of that clock, the
+    # instances are real. An invocation every 2 s learns a pre-warm of 0.9 s (1 s bins).
+    now = [0.0]
+    config = Instances(keep_alive=3600, keep_alive_policy="adaptive", keep_alive_bin=1.0)
+    m = InstanceManager(isolation, config, lambda _s, _f, _r, _line: None, clock=lambda: now[0])
+    task = await running(m)
+    spec = pool_spec(tmp_path, "timer")
+    for _ in range(12):
+        await m.invoke(spec, request())
+        now[0] += 2.0
+    (pool,) = m.pools()
+    windows = pool.windows()
+    assert windows.reason == "histogram", windows
+    assert 0 < windows.prewarm < 2.0 < windows.keep_for, windows
+    end = now[0] = now[0] - 2.0  # the last invocation ended (it took no time on this clock)
+    await wait_until_async(lambda: pool.size == 0, 10, "the idle instance to be unloaded at once")
+    now[0] = end + windows.prewarm + 0.05
+    await wait_until_async(
+        lambda: any(
+            member.prewarmed and member.state.value == "ready" for member in pool.members.values()
+        ),
+        10,
+        "an instance to be pre-warmed",
+    )
+    now[0] = end + 1.9
+    served = await m.invoke(spec, request())
+    assert not served.cold
+    now[0] += windows.keep_for + 0.1
+    await wait_until_async(lambda: pool.size == 0, 10, "the instance to be unloaded again")
+    await m.close()
+    await task
