@@ -60,6 +60,8 @@ class InstanceSpec:
     tmp_size_mb: int = 512
     # (host dir, sandbox path, read_only): NAS-style host directories.
     mounts: tuple[tuple[Path, str, bool], ...] = ()
+    # (uid, gid) the runtime runs with instead of the sandbox's own uid (nasConfig); -1 = own.
+    run_as: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ class RunningDaemon:
     log_path: Path = field(init=False)
     # A command the daemon runs under, e.g. tests/systemd_confine.py with the unit file.
     prefix: tuple[str, ...] = ()
+    # Arguments after `fcd serve`, e.g. ("--config", path).
+    args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.log_path = self.data_dir.parent / f"fcd-{self.port}.log"
@@ -51,7 +53,7 @@ class RunningDaemon:
     def start(self) -> RunningDaemon:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [*self.prefix, sys.executable, "-m", "fcd", "serve"],
+                [*self.prefix, sys.executable, "-m", "fcd", "serve", *self.args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -108,7 +110,8 @@ def daemon_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_daemon(data_dir: Path, **extra_env: str) -> RunningDaemon:
+def start_daemon(data_dir: Path, args: tuple[str, ...] = (), **extra_env: str) -> RunningDaemon:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    return RunningDaemon(data_dir, port, daemon_env(data_dir, port, **extra_env)).start()
+    env = daemon_env(data_dir, port, **extra_env)
+    return RunningDaemon(data_dir, port, env, args=args).start()

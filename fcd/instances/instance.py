@@ -133,6 +133,7 @@ class Instance:
             code_dir=spec.code_dir,
             layer_dirs=spec.layer_dirs,
             mounts=spec.mounts,
+            run_as=spec.run_as,
             tmp_size_mb=spec.tmp_size_mb,
             internet=spec.internet_access,
         )

@@ -43,6 +43,7 @@ from fcd.store.resources import (
     version_key,
 )
 from fcd.wire.functions import LifecycleHook, decode_stored
+from fcd.wire.services import LogConfig, NasConfig
 
 # LATEST is imported from here by the invoker and the async queue.
 __all__ = ["LATEST", "Catalog", "FunctionVersion"]
@@ -54,6 +55,8 @@ class _OnDemand(msgspec.Struct, rename="camel"):
 
 class _Service(msgspec.Struct, rename="camel"):
     internet_access: bool | None = None
+    nas_config: NasConfig | None = None
+    log_config: LogConfig | None = None
 
 
 _on_demand = msgspec.json.Decoder(_OnDemand)
@@ -88,6 +91,13 @@ class FunctionVersion:
     pre_freeze: tuple[str, int]
     internet_access: bool
     layers: tuple[str, ...]  # package digests, first layer first
+    # The service's nasConfig: (serverAddr, mountDir) pairs and the (userId, groupId) the
+    # functions run with (-1: the sandbox's own uid).
+    nas_mounts: tuple[tuple[str, str], ...] = ()
+    nas_ids: tuple[int, int] = (-1, -1)
+    # The service's logConfig, shown to functions as context.service.logProject/logStore.
+    log_project: str = ""
+    log_store: str = ""
 
     @property
     def name(self) -> str:
@@ -208,6 +218,8 @@ def _decode(
     lifecycle = stored.instance_lifecycle_config
     pre_stop = (lifecycle.pre_stop if lifecycle else None) or LifecycleHook()
     pre_freeze = (lifecycle.pre_freeze if lifecycle else None) or LifecycleHook()
+    nas = service_config.nas_config or NasConfig()
+    logs = service_config.log_config or LogConfig()
     custom = stored.custom_runtime_config
     command = (*(custom.command or ()), *(custom.args or ())) if custom else ()
     return FunctionVersion(
@@ -231,4 +243,8 @@ def _decode(
         pre_freeze=(pre_freeze.handler or "", pre_freeze.timeout or 3),
         internet_access=service_config.internet_access is not False,
         layers=tuple(layer.sha256 for layer in stored.layer_code),
+        nas_mounts=tuple((p.server_addr, p.mount_dir) for p in nas.mount_points),
+        nas_ids=(nas.user_id, nas.group_id),
+        log_project=logs.project,
+        log_store=logs.logstore,
     )

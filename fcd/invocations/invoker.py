@@ -33,6 +33,7 @@ from fcd.invocations.catalog import LATEST, Catalog, FunctionVersion
 from fcd.invocations.recorder import Recorder
 from fcd.metering import usage
 from fcd.model import FunctionContext, HttpRequestInfo, InstanceSpec, InvokeRequest, InvokeResult
+from fcd.wire.services import nas_run_as, resolve_export
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,19 @@ class Invoker:
             initialization_timeout_s=version.initialization_timeout_s,
             region=self.config.region,
             account_id=self.config.account_id,
+            log_project=version.log_project,
+            log_store=version.log_store,
         )
+        mounts = []
+        for server_addr, mount_dir in version.nas_mounts:
+            directory = resolve_export(server_addr, self.config.nas.exports)
+            if directory is None:
+                raise StartFailure(
+                    "FunctionNotStarted",
+                    f"the NAS export '{server_addr}' of service {version.service} is no longer "
+                    "mapped in the [nas] exports table of fcd's config",
+                )
+            mounts.append((Path(directory), mount_dir.rstrip("/"), False))
         return InstanceSpec(
             instance_id=instance_id,
             runtime=version.runtime,
@@ -251,4 +264,6 @@ class Invoker:
             pre_stop_timeout_s=version.pre_stop[1],
             pre_freeze_handler=version.pre_freeze[0],
             pre_freeze_timeout_s=version.pre_freeze[1],
+            mounts=tuple(mounts),
+            run_as=nas_run_as(*version.nas_ids),
         )

@@ -55,6 +55,8 @@ RUNTIMES = frozenset(
 )
 CUSTOM_CONTAINER = "custom-container"
 INSTANCE_TYPES = frozenset({"e1", "c1", "fc.gpu.tesla.1", "fc.gpu.ampere.1", "g1"})
+# FC's GPU instance types: fcd's sandboxes get no GPU, so these are refused at write time.
+GPU_INSTANCE_TYPES = frozenset({"fc.gpu.tesla.1", "fc.gpu.ampere.1", "g1"})
 DISK_SIZES = frozenset({512, 10240})
 
 # Ranges from spec §8. memorySize: FC's largest instance (c1/GPU) offers 32 GiB, in 64 MB steps.
@@ -294,6 +296,7 @@ def check_input(change: FunctionInput) -> None:
         )
     if change.cpu is not None and not 0.05 <= change.cpu <= 16:
         raise errors.InvalidArgument(f"cpu {change.cpu} is invalid: it must be in 0.05..16")
+    check_host_can_honour(change)
     if change.description is not None and len(change.description) > MAX_DESCRIPTION:
         raise errors.InvalidArgument(
             f"description is too long: at most {MAX_DESCRIPTION} characters"
@@ -307,6 +310,46 @@ def check_input(change: FunctionInput) -> None:
             )
         if len(set(change.layers)) != len(change.layers):
             raise errors.InvalidArgument("layers must not name the same layer twice")
+
+
+def check_host_can_honour(change: FunctionInput) -> None:
+    """Refuse, at write time, the settings one host without GPUs, images or probes cannot honour.
+
+    Empty values (``{}``, ``null``, 0 for gpuMemorySize) are accepted: they ask for nothing.
+
+    Raises:
+        errors.InvalidArgument: naming the field, why, and what to use instead.
+    """
+    if change.runtime == CUSTOM_CONTAINER or (
+        change.custom_container_config is not None and change.custom_container_config.image
+    ):
+        raise errors.InvalidArgument(
+            "custom-container is not supported: fcd runs no container images; package the "
+            "program as runtime 'custom' with a bootstrap (or customRuntimeConfig.command) "
+            "listening on caPort"
+        )
+    if change.instance_type in GPU_INSTANCE_TYPES or change.gpu_memory_size:
+        raise errors.InvalidArgument(
+            f"instanceType '{change.instance_type or ''}' / gpuMemorySize is not supported: "
+            "this host gives functions no GPU; use instanceType e1 or c1"
+        )
+    if change.cpu is not None:
+        raise errors.InvalidArgument(
+            "cpu is not supported: fcd sets no per-function CPU quota (instances share the "
+            "host's CPUs by a weight that follows memorySize); leave cpu unset"
+        )
+    dns = change.custom_dns
+    if dns is not None and (dns.name_servers or dns.searches or dns.dns_options):
+        raise errors.InvalidArgument(
+            "customDNS is not supported: a sandbox resolves names with the host's "
+            "/etc/resolv.conf; leave customDNS empty"
+        )
+    probe = change.custom_health_check_config
+    if probe is not None and probe.http_get_url:
+        raise errors.InvalidArgument(
+            "customHealthCheckConfig is not supported: fcd sends a custom runtime's first "
+            "request once its server accepts connections on caPort; leave it empty"
+        )
 
 
 def _check_range(field: str, value: int | None, low: int, high: int) -> None:

@@ -48,14 +48,27 @@ def test_duplicate_and_invalid_names(client: fc2.Client, unique: str) -> None:
     client.delete_service(name)
 
 
-def test_tracing_config_cleared_by_empty_object(client: fc2.Client, unique: str) -> None:
+def test_tracing_config_is_refused_and_empty_is_accepted(client: fc2.Client, unique: str) -> None:
+    """fcd sends no traces: a Jaeger config is refused at write time, not stored and ignored."""
     name = f"trace_{unique}"
-    client.create_service(
-        name, tracingConfig={"type": "Jaeger", "params": {"endpoint": "http://jaeger"}}
-    )
+    with pytest.raises(FcError) as bad:
+        client.create_service(
+            name, tracingConfig={"type": "Jaeger", "params": {"endpoint": "http://jaeger"}}
+        )
+    assert bad.value.status_code == 400
+    assert bad.value.err_code == "InvalidArgument"
+    client.create_service(name)
     cleared = client.update_service(name, tracingConfig={})
     assert cleared.data["tracingConfig"] == {"type": None, "params": None}
     client.delete_service(name)
+
+
+def test_vpc_config_is_refused(client: fc2.Client, unique: str) -> None:
+    name = f"vpc_{unique}"
+    with pytest.raises(FcError) as bad:
+        client.create_service(name, vpcConfig={"vpcId": "vpc-1", "vSwitchIds": ["vsw-1"]})
+    assert bad.value.status_code == 400
+    assert "internetAccess" in bad.value.message
 
 
 def test_list_prefix_start_key_and_tokens(client: fc2.Client, unique: str) -> None:

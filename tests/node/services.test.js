@@ -63,10 +63,14 @@ describe('services', () => {
     assert.equal(res.data.description, 'this is test update service');
   });
 
-  it('tracingConfig set, then cleared with {}', async () => {
-    let res = await fc.updateService(name, {
+  it('tracingConfig: Jaeger refused (fcd sends no traces), {} accepted', async () => {
+    await rejectsWith(fc.updateService(name, {
       tracingConfig: { type: 'Jaeger', params: { endpoint: 'http://jaeger:14268' } },
-    });
+    }), { status: 400, name: 'FCInvalidArgumentError' });
+    const res = await fc.updateService(name, { tracingConfig: {} });
+    assert.equal(res.data.tracingConfig.type, null);
+    assert.equal(res.data.tracingConfig.params, null);
+  });
     assert.equal(res.data.tracingConfig.type, 'Jaeger');
     assert.equal(res.data.tracingConfig.params.endpoint, 'http://jaeger:14268');
     res = await fc.updateService(name, { tracingConfig: {} });

@@ -72,3 +72,13 @@ def test_not_toml(tmp_path: Path) -> None:
     path.write_text("this is = = not toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(path, {})
+
+
+def test_nas_exports_are_the_operators_keys(tmp_path: Path) -> None:
+    path = tmp_path / "fcd.toml"
+    path.write_text('[nas]\nexports = { "srv.nas.example:/share" = "/srv/nas/share" }\n')
+    assert load(path, {}).nas.exports == {"srv.nas.example:/share": "/srv/nas/share"}
+    for bad in ('{ "no-path" = "/srv" }', '{ "srv:/x" = "relative/dir" }', '"/srv"'):
+        path.write_text(f"[nas]\nexports = {bad}\n")
+        with pytest.raises(ConfigError, match=r"nas\.exports"):
+            load(path, {})

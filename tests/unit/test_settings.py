@@ -1,0 +1,139 @@
+"""Write-time checks of settings one host cannot honour (fcd.wire), and the NAS rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from fcd import errors
+from fcd.api.async_configs import check_destination
+from fcd.isolation.sandbox import UID_FIRST
+from fcd.wire import decode
+from fcd.wire.functions import FunctionInput, check_input
+from fcd.wire.services import (
+    NAS_ID_MIN,
+    ServiceInput,
+    check_service,
+    export_key,
+    nas_run_as,
+    resolve_export,
+)
+
+EXPORTS = {"srv.nas.example:/share": "/srv/nas/share"}
+
+
+def service_check(body: dict[str, Any], *, mounts_possible: bool = True) -> None:
+    change = decode(msgspec.json.encode(body), ServiceInput)
+    check_service(change, exports=EXPORTS, mounts_possible=mounts_possible)
+
+
+def nas(addr: str = "srv.nas.example:/share", mount_dir: str = "/mnt/nas", **ids: int) -> Any:
+    return {"nasConfig": {**ids, "mountPoints": [{"serverAddr": addr, "mountDir": mount_dir}]}}
+
+
+def test_the_nas_id_floor_is_the_sandbox_uid_floor() -> None:
+    assert NAS_ID_MIN == UID_FIRST
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        nas(),
+        nas("srv.nas.example:/share/", "/data/x", userId=10003),
+        nas(userId=-1, groupId=20000),
+        {"nasConfig": {"userId": -1, "groupId": -1, "mountPoints": []}},
+        {"vpcConfig": {"vpcId": "", "vSwitchIds": [], "securityGroupId": ""}},
+        {"tracingConfig": {}},
+        {"ossMountConfig": {"mountPoints": []}},
+        {"logConfig": {"project": "p", "logstore": "s"}},
+    ],
+)
+def test_accepted(body: dict[str, Any]) -> None:
+    service_check(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (nas("srv.nas.example:/other"), "[nas] exports"),
+        (nas("srv.nas.example:/share/sub"), "[nas] exports"),
+        (nas(userId=0), "userId 0"),
+        (nas(userId=1000), "userId 1000"),
+        (nas(groupId=65534), "groupId 65534"),
+        (nas(mount_dir="/etc/x"), "mountDir"),
+        (nas(mount_dir="/mnt"), "mountDir"),
+        (nas(mount_dir="/mnt/../etc"), "mountDir"),
+        ({"vpcConfig": {"vpcId": "vpc-1", "vSwitchIds": ["vsw-1"]}}, "internetAccess"),
+        ({"tracingConfig": {"type": "Jaeger", "params": {"endpoint": "e"}}}, "tracingConfig"),
+        (
+            {"ossMountConfig": {"mountPoints": [{"bucketName": "b", "mountDir": "/mnt/b"}]}},
+            "S3 API",
+        ),
+    ],
+)
+def test_refused(body: dict[str, Any], says: str) -> None:
+    with pytest.raises(errors.InvalidArgument, match=says.replace("[", r"\[").replace("]", r"\]")):
+        service_check(body)
+
+
+def test_nas_needs_sandboxes() -> None:
+    with pytest.raises(errors.InvalidArgument, match="isolation"):
+        service_check(nas(), mounts_possible=False)
+
+
+def test_export_addresses_and_ids() -> None:
+    assert export_key("srv:/share/") == export_key("srv:/share") == "srv:/share"
+    assert export_key("srv:") == export_key("srv:/") == "srv:/"
+    assert resolve_export("srv.nas.example:/share/", EXPORTS) == "/srv/nas/share"
+    assert resolve_export("srv.nas.example:/", EXPORTS) is None
+    assert nas_run_as(-1, -1) is None
+    assert nas_run_as(10003, -1) == (10003, 10003)
+    assert nas_run_as(-1, 10004) == (-1, 10004)
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "acs:mns:cn-hangzhou:123:/queues/q/messages",
+        "acs:mns:cn-hangzhou:123:/topics/t/messages",
+        "acs:eventbridge:cn-hangzhou:123:eventbus/default",
+    ],
+)
+def test_destinations_to_services_fcd_lacks_are_refused(arn: str) -> None:
+    with pytest.raises(errors.InvalidArgument, match=r"no (MNS|EventBridge)"):
+        check_destination(arn, "cn-hangzhou", "123")
+    check_destination("acs:fc:cn-hangzhou:123:services/s/functions/f", "cn-hangzhou", "123")
+    check_destination("https://example.com/hook", "cn-hangzhou", "123")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"runtime": "custom-container"},
+        {"customContainerConfig": {"image": "registry.example/app:1"}},
+        {"instanceType": "fc.gpu.tesla.1"},
+        {"gpuMemorySize": 8192},
+        {"cpu": 1.0},
+        {"customDNS": {"nameServers": ["8.8.8.8"]}},
+        {"customHealthCheckConfig": {"httpGetUrl": "/ready"}},
+    ],
+)
+def test_function_settings_one_host_cannot_honour_are_refused(body: dict[str, Any]) -> None:
+    with pytest.raises(errors.InvalidArgument, match="not supported"):
+        check_input(decode(msgspec.json.encode(body), FunctionInput))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"instanceType": "c1"},
+        {"customDNS": {}},
+        {"customHealthCheckConfig": {}},
+        {"customContainerConfig": {}},
+        {"gpuMemorySize": 0},
+    ],
+)
+def test_empty_function_settings_are_accepted(body: dict[str, Any]) -> None:
+    check_input(decode(msgspec.json.encode(body), FunctionInput))
