@@ -62,6 +62,7 @@ class InstanceSpec:
     mounts: tuple[tuple[Path, str, bool], ...] = ()
     # (uid, gid) the runtime runs with instead of the sandbox's own uid (nasConfig); -1 = own.
     run_as: tuple[int, int] | None = None
+    resolv_conf: str | None = None  # /etc/resolv.conf's text (customDNS); None: the default
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from fcd.wire.functions import (
     check_input,
     decode_response,
     decode_stored,
+    resolv_conf,
 )
 
 routes = Blueprint("functions", __name__, url_prefix="/2016-08-15/services")
@@ -128,11 +129,25 @@ def _respond(raw: bytes, etag: str | None) -> Response:
     return json_response(decode_response(raw), etag=etag)
 
 
+def _check_host(change: FunctionInput) -> None:
+    """customDNS is written into the sandbox's own /etc: without sandboxes there is none.
+
+    Raises:
+        errors.InvalidArgument
+    """
+    if resolv_conf(change.custom_dns) is not None and ctx().config.isolation != "namespaces":
+        raise errors.InvalidArgument(
+            'customDNS needs sandboxes: this daemon runs with isolation = "none", where '
+            'functions use the host\'s /etc/resolv.conf; set isolation = "namespaces"'
+        )
+
+
 @routes.post("/<service>/functions")
 async def create_function(service: str) -> Response:
     change = await body(FunctionInput)
     name = check_name("functionName", change.function_name, MAX_FUNCTION_NAME)
     check_input(change)
+    _check_host(change)
     if change.runtime is None:
         raise errors.InvalidArgument("runtime is required")
     context = ctx()
@@ -221,6 +236,7 @@ async def get_function_code(service_and_qualifier: str, function: str) -> Respon
 async def update_function(service: str, function: str) -> Response:
     change = await body(FunctionInput)
     check_input(change)
+    _check_host(change)
     wanted = if_match_header()
     context = ctx()
     context.store.read(lambda conn: lookup.function_doc(conn, service, function))

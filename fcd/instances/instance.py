@@ -134,6 +134,7 @@ class Instance:
             layer_dirs=spec.layer_dirs,
             mounts=spec.mounts,
             run_as=spec.run_as,
+            resolv_conf=spec.resolv_conf,
             tmp_size_mb=spec.tmp_size_mb,
             internet=spec.internet_access,
         )

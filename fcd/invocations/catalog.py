@@ -42,7 +42,7 @@ from fcd.store.resources import (
     is_version_id,
     version_key,
 )
-from fcd.wire.functions import LifecycleHook, decode_stored
+from fcd.wire.functions import LifecycleHook, decode_stored, resolv_conf
 from fcd.wire.services import LogConfig, NasConfig
 
 # LATEST is imported from here by the invoker and the async queue.
@@ -98,6 +98,8 @@ class FunctionVersion:
     # The service's logConfig, shown to functions as context.service.logProject/logStore.
     log_project: str = ""
     log_store: str = ""
+    soft_concurrency: int | None = None  # instanceSoftConcurrency
+    resolv_conf: str | None = None  # from customDNS; None: the default
 
     @property
     def name(self) -> str:
@@ -247,4 +249,6 @@ def _decode(
         nas_ids=(nas.user_id, nas.group_id),
         log_project=logs.project,
         log_store=logs.logstore,
+        soft_concurrency=stored.instance_soft_concurrency,
+        resolv_conf=resolv_conf(stored.custom_dns),
     )

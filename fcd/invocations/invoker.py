@@ -204,6 +204,7 @@ class Invoker:
                 concurrency=version.concurrency,
                 max_instances=max_instances,
                 make_spec=make_spec,
+                soft_concurrency=version.soft_concurrency,
             )
         return spec
 
@@ -266,4 +267,5 @@ class Invoker:
             pre_freeze_timeout_s=version.pre_freeze[1],
             mounts=tuple(mounts),
             run_as=nas_run_as(*version.nas_ids),
+            resolv_conf=version.resolv_conf,
         )

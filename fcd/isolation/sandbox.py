@@ -83,6 +83,7 @@ class SandboxSpec:
     mounts: tuple[tuple[Path, str, bool], ...] = ()
     # (uid, gid) to run as instead of the sandbox's own uid; -1 keeps the own uid.
     run_as: tuple[int, int] | None = None
+    resolv_conf: str | None = None  # /etc/resolv.conf's text; None: the host's, with internet
     tmp_size_mb: int = 512
     internet: bool = False
     pids_max: int = cgroup.PIDS_MAX
@@ -667,6 +668,7 @@ class Isolation:
                 "hostname": spec.name,
                 "uid": prepared.uid,
                 "run_as": _run_as(spec.run_as, prepared.uid),
+                "resolv_conf": spec.resolv_conf,
                 "internet": spec.internet,
                 "uplink": uplink,
                 "runtime": runtime,

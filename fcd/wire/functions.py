@@ -14,6 +14,7 @@ Responses decode the stored bytes into :class:`Function`, which ignores the extr
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -338,18 +339,73 @@ def check_host_can_honour(change: FunctionInput) -> None:
             "cpu is not supported: fcd sets no per-function CPU quota (instances share the "
             "host's CPUs by a weight that follows memorySize); leave cpu unset"
         )
-    dns = change.custom_dns
-    if dns is not None and (dns.name_servers or dns.searches or dns.dns_options):
-        raise errors.InvalidArgument(
-            "customDNS is not supported: a sandbox resolves names with the host's "
-            "/etc/resolv.conf; leave customDNS empty"
-        )
+    if change.custom_dns is not None:
+        check_dns(change.custom_dns)
     probe = change.custom_health_check_config
     if probe is not None and probe.http_get_url:
         raise errors.InvalidArgument(
             "customHealthCheckConfig is not supported: fcd sends a custom runtime's first "
             "request once its server accepts connections on caPort; leave it empty"
         )
+
+
+# customDNS: glibc reads at most 3 name servers; the search list and options are kept short.
+MAX_NAME_SERVERS, MAX_SEARCHES, MAX_DNS_OPTIONS = 3, 6, 10
+_DNS_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?")
+_DNS_OPTION = re.compile(r"[a-z][a-z0-9-]{0,31}")
+_DNS_VALUE = re.compile(r"[0-9]{1,5}")
+
+
+def check_dns(dns: CustomDns) -> None:
+    """customDNS becomes the sandbox's /etc/resolv.conf: every line must be one resolv.conf
+    understands, and nothing may add a line of its own.
+
+    Raises:
+        errors.InvalidArgument: naming the entry.
+    """
+    servers, searches, options = dns.name_servers or [], dns.searches or [], dns.dns_options or []
+    if len(servers) > MAX_NAME_SERVERS or len(searches) > MAX_SEARCHES:
+        raise errors.InvalidArgument(
+            f"customDNS allows at most {MAX_NAME_SERVERS} nameServers and {MAX_SEARCHES} searches"
+        )
+    if len(options) > MAX_DNS_OPTIONS:
+        raise errors.InvalidArgument(f"customDNS allows at most {MAX_DNS_OPTIONS} dnsOptions")
+    for server in servers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise errors.InvalidArgument(
+                f"customDNS.nameServers '{server}' is not an IP address"
+            ) from None
+    for domain in searches:
+        if not _DNS_NAME.fullmatch(domain):
+            raise errors.InvalidArgument(f"customDNS.searches '{domain}' is not a domain name")
+    for option in options:
+        if not _DNS_OPTION.fullmatch(option.name or "") or (
+            option.value is not None
+            and option.value != ""
+            and not _DNS_VALUE.fullmatch(option.value)
+        ):
+            raise errors.InvalidArgument(
+                f"customDNS.dnsOptions {option.name!r}:{option.value!r} is invalid: a resolv.conf "
+                "option name (ndots, timeout, attempts, rotate, ...) and an optional number"
+            )
+
+
+def resolv_conf(dns: CustomDns | None) -> str | None:
+    """The /etc/resolv.conf a function with ``dns`` gets (FC: it replaces the default one);
+    None when customDNS sets nothing."""
+    if dns is None or not (dns.name_servers or dns.searches or dns.dns_options):
+        return None
+    lines = [f"nameserver {server}" for server in dns.name_servers or ()]
+    if dns.searches:
+        lines.append("search " + " ".join(dns.searches))
+    if dns.dns_options:
+        lines.append(
+            "options "
+            + " ".join(f"{o.name}:{o.value}" if o.value else str(o.name) for o in dns.dns_options)
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _check_range(field: str, value: int | None, low: int, high: int) -> None:
@@ -405,6 +461,12 @@ def check_function(function: StoredFunction) -> None:
                     f"{field} '{value}' is invalid for runtime {function.runtime}: it must be "
                     "of the form 'file.function', e.g. 'index.handler'"
                 )
+    soft = function.instance_soft_concurrency
+    if soft is not None and soft > function.instance_concurrency:
+        raise errors.InvalidArgument(
+            f"instanceSoftConcurrency {soft} is invalid: it must not exceed "
+            f"instanceConcurrency ({function.instance_concurrency})"
+        )
     if function.runtime == CUSTOM_CONTAINER and not (
         function.custom_container_config and function.custom_container_config.image
     ):

@@ -11,7 +11,15 @@ from fcd import errors
 from fcd.api.async_configs import check_destination
 from fcd.isolation.sandbox import UID_FIRST
 from fcd.wire import decode
-from fcd.wire.functions import FunctionInput, check_input
+from fcd.wire.functions import (
+    CustomDns,
+    FunctionInput,
+    StoredFunction,
+    check_dns,
+    check_function,
+    check_input,
+    resolv_conf,
+)
 from fcd.wire.services import (
     NAS_ID_MIN,
     ServiceInput,
@@ -116,12 +124,15 @@ def test_destinations_to_services_fcd_lacks_are_refused(arn: str) -> None:
         {"instanceType": "fc.gpu.tesla.1"},
         {"gpuMemorySize": 8192},
         {"cpu": 1.0},
-        {"customDNS": {"nameServers": ["8.8.8.8"]}},
+        {"customDNS": {"nameServers": ["dns.example"]}},
+        {"customDNS": {"searches": ["a.example\nnameserver 1.2.3.4"]}},
+        {"customDNS": {"dnsOptions": [{"name": "ndots", "value": "2\nnameserver 1.2.3.4"}]}},
+        {"customDNS": {"nameServers": ["1.1.1.1", "1.0.0.1", "8.8.8.8", "8.8.4.4"]}},
         {"customHealthCheckConfig": {"httpGetUrl": "/ready"}},
     ],
 )
 def test_function_settings_one_host_cannot_honour_are_refused(body: dict[str, Any]) -> None:
-    with pytest.raises(errors.InvalidArgument, match="not supported"):
+    with pytest.raises(errors.InvalidArgument, match=r"not supported|customDNS"):
         check_input(decode(msgspec.json.encode(body), FunctionInput))
 
 
@@ -137,3 +148,40 @@ def test_function_settings_one_host_cannot_honour_are_refused(body: dict[str, An
 )
 def test_empty_function_settings_are_accepted(body: dict[str, Any]) -> None:
     check_input(decode(msgspec.json.encode(body), FunctionInput))
+
+
+def test_soft_concurrency_may_not_exceed_instance_concurrency() -> None:
+    function = StoredFunction(
+        function_id="id",
+        function_name="f",
+        runtime="python3",
+        handler="index.handler",
+        created_time="t",
+        last_modified_time="t",
+        code_sha256="x",
+        instance_concurrency=2,
+        instance_soft_concurrency=3,
+    )
+    with pytest.raises(errors.InvalidArgument, match="instanceSoftConcurrency"):
+        check_function(function)
+    check_function(msgspec.structs.replace(function, instance_soft_concurrency=2))
+
+
+def test_custom_dns_becomes_resolv_conf() -> None:
+    dns = decode(
+        msgspec.json.encode(
+            {
+                "nameServers": ["10.0.0.2", "2001:db8::53"],
+                "searches": ["svc.example", "example"],
+                "dnsOptions": [{"name": "ndots", "value": "2"}, {"name": "rotate"}],
+            }
+        ),
+        CustomDns,
+    )
+    check_dns(dns)
+    assert resolv_conf(dns) == (
+        "nameserver 10.0.0.2\nnameserver 2001:db8::53\nsearch svc.example example\n"
+        "options ndots:2 rotate\n"
+    )
+    assert resolv_conf(CustomDns()) is None
+    assert resolv_conf(None) is None
