@@ -63,6 +63,7 @@ class InstanceSpec:
     # (uid, gid) the runtime runs with instead of the sandbox's own uid (nasConfig); -1 = own.
     run_as: tuple[int, int] | None = None
     resolv_conf: str | None = None  # /etc/resolv.conf's text (customDNS); None: the default
+    cpu: float | None = None  # the function's cpu: a CFS quota of that many vCPUs
 
 
 @dataclass(frozen=True)

@@ -130,15 +130,22 @@ def _respond(raw: bytes, etag: str | None) -> Response:
 
 
 def _check_host(change: FunctionInput) -> None:
-    """customDNS is written into the sandbox's own /etc: without sandboxes there is none.
+    """customDNS and cpu need a sandbox (its own /etc, its cgroup): without isolation, none.
 
     Raises:
         errors.InvalidArgument
     """
-    if resolv_conf(change.custom_dns) is not None and ctx().config.isolation != "namespaces":
+    if ctx().config.isolation == "namespaces":
+        return
+    if resolv_conf(change.custom_dns) is not None:
         raise errors.InvalidArgument(
             'customDNS needs sandboxes: this daemon runs with isolation = "none", where '
             'functions use the host\'s /etc/resolv.conf; set isolation = "namespaces"'
+        )
+    if change.cpu is not None:
+        raise errors.InvalidArgument(
+            'cpu needs sandboxes: this daemon runs with isolation = "none", without cgroups '
+            'for a CPU quota; set isolation = "namespaces"'
         )
 
 

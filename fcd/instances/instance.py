@@ -135,6 +135,7 @@ class Instance:
             mounts=spec.mounts,
             run_as=spec.run_as,
             resolv_conf=spec.resolv_conf,
+            cpu=spec.cpu,
             tmp_size_mb=spec.tmp_size_mb,
             internet=spec.internet_access,
         )

@@ -100,6 +100,7 @@ class FunctionVersion:
     log_store: str = ""
     soft_concurrency: int | None = None  # instanceSoftConcurrency
     resolv_conf: str | None = None  # from customDNS; None: the default
+    cpu: float | None = None  # vCPUs of CPU quota; None: none
 
     @property
     def name(self) -> str:
@@ -251,4 +252,5 @@ def _decode(
         log_store=logs.logstore,
         soft_concurrency=stored.instance_soft_concurrency,
         resolv_conf=resolv_conf(stored.custom_dns),
+        cpu=stored.cpu,
     )

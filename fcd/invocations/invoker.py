@@ -268,4 +268,5 @@ class Invoker:
             mounts=tuple(mounts),
             run_as=nas_run_as(*version.nas_ids),
             resolv_conf=version.resolv_conf,
+            cpu=version.cpu,
         )

@@ -84,6 +84,7 @@ class SandboxSpec:
     # (uid, gid) to run as instead of the sandbox's own uid; -1 keeps the own uid.
     run_as: tuple[int, int] | None = None
     resolv_conf: str | None = None  # /etc/resolv.conf's text; None: the host's, with internet
+    cpu: float | None = None  # vCPUs of CPU quota; None: none (a weight by memory only)
     tmp_size_mb: int = 512
     internet: bool = False
     pids_max: int = cgroup.PIDS_MAX
@@ -655,7 +656,8 @@ class Isolation:
                     sandbox.on_destroy.append(lambda: self.uplink.release(link))
                 uplink = {"ip": link.sandbox_ip, "prefix": link.prefix, "gateway": link.host_ip}
             if prepared.group is not None:
-                prepared.group.set_limits(cgroup.Limits(spec.memory_mb, spec.pids_max))
+                limits = cgroup.Limits(spec.memory_mb, spec.pids_max, cpu=spec.cpu)
+                prepared.group.set_limits(limits)
                 for pid in prepared.group.first_pids():  # made at niceness 10: now on a request
                     with contextlib.suppress(OSError):
                         os.setpriority(os.PRIO_PROCESS, pid, 0)

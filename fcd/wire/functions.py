@@ -334,11 +334,6 @@ def check_host_can_honour(change: FunctionInput) -> None:
             f"instanceType '{change.instance_type or ''}' / gpuMemorySize is not supported: "
             "this host gives functions no GPU; use instanceType e1 or c1"
         )
-    if change.cpu is not None:
-        raise errors.InvalidArgument(
-            "cpu is not supported: fcd sets no per-function CPU quota (instances share the "
-            "host's CPUs by a weight that follows memorySize); leave cpu unset"
-        )
     if change.custom_dns is not None:
         check_dns(change.custom_dns)
     probe = change.custom_health_check_config
@@ -408,6 +403,24 @@ def resolv_conf(dns: CustomDns | None) -> str | None:
     return "\n".join(lines) + "\n"
 
 
+# FC's cpu rules: 0.05..16 vCPUs in steps of 0.05, and memorySize 1 to 4 GB per vCPU.
+CPU_STEP = 0.05
+MEMORY_GB_PER_CPU_MIN, MEMORY_GB_PER_CPU_MAX = 1, 4
+
+
+def check_cpu(cpu: float, memory_mb: int) -> None:
+    """Raises: errors.InvalidArgument: cpu off the 0.05 grid, or a memory ratio FC refuses."""
+    if abs(cpu / CPU_STEP - round(cpu / CPU_STEP)) > 1e-6:
+        raise errors.InvalidArgument(f"cpu {cpu} is invalid: it must be a multiple of 0.05")
+    ratio = memory_mb / 1024 / cpu
+    if not MEMORY_GB_PER_CPU_MIN - 1e-9 <= ratio <= MEMORY_GB_PER_CPU_MAX + 1e-9:
+        raise errors.InvalidArgument(
+            f"cpu {cpu} does not fit memorySize {memory_mb}: memorySize must be "
+            f"{MEMORY_GB_PER_CPU_MIN} to {MEMORY_GB_PER_CPU_MAX} GB per vCPU "
+            f"({int(cpu * 1024)}..{int(cpu * 4096)} MB for this cpu)"
+        )
+
+
 def _check_range(field: str, value: int | None, low: int, high: int) -> None:
     if value is not None and not low <= value <= high:
         raise errors.InvalidArgument(f"{field} {value} is invalid: it must be in {low}..{high}")
@@ -461,6 +474,8 @@ def check_function(function: StoredFunction) -> None:
                     f"{field} '{value}' is invalid for runtime {function.runtime}: it must be "
                     "of the form 'file.function', e.g. 'index.handler'"
                 )
+    if function.cpu is not None:
+        check_cpu(function.cpu, function.memory_size)
     soft = function.instance_soft_concurrency
     if soft is not None and soft > function.instance_concurrency:
         raise errors.InvalidArgument(

@@ -15,6 +15,7 @@ from fcd.wire.functions import (
     CustomDns,
     FunctionInput,
     StoredFunction,
+    check_cpu,
     check_dns,
     check_function,
     check_input,
@@ -123,7 +124,6 @@ def test_destinations_to_services_fcd_lacks_are_refused(arn: str) -> None:
         {"customContainerConfig": {"image": "registry.example/app:1"}},
         {"instanceType": "fc.gpu.tesla.1"},
         {"gpuMemorySize": 8192},
-        {"cpu": 1.0},
         {"customDNS": {"nameServers": ["dns.example"]}},
         {"customDNS": {"searches": ["a.example\nnameserver 1.2.3.4"]}},
         {"customDNS": {"dnsOptions": [{"name": "ndots", "value": "2\nnameserver 1.2.3.4"}]}},
@@ -185,3 +185,22 @@ def test_custom_dns_becomes_resolv_conf() -> None:
     )
     assert resolv_conf(CustomDns()) is None
     assert resolv_conf(None) is None
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory_mb", "ok"),
+    [
+        (1.0, 1024, True),
+        (0.25, 1024, True),
+        (0.05, 128, True),
+        (2.0, 1024, False),  # 0.5 GB per vCPU
+        (0.1, 1024, False),  # 10 GB per vCPU
+        (0.33, 1024, False),  # off the 0.05 grid
+    ],
+)
+def test_cpu_follows_fcs_memory_ratio(cpu: float, memory_mb: int, ok: bool) -> None:
+    if ok:
+        check_cpu(cpu, memory_mb)
+    else:
+        with pytest.raises(errors.InvalidArgument, match="cpu"):
+            check_cpu(cpu, memory_mb)
