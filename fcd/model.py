@@ -64,6 +64,8 @@ class InstanceSpec:
     run_as: tuple[int, int] | None = None
     resolv_conf: str | None = None  # /etc/resolv.conf's text (customDNS); None: the default
     cpu: float | None = None  # the function's cpu: a CFS quota of that many vCPUs
+    # customHealthCheckConfig: (url, initial delay, period, timeout, failures, successes)
+    health: tuple[str, int, int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,7 @@ class Instance:
             command=list(spec.custom_command),
             context=runtimes.static_context(spec),
             env=self._env if kind == "nodejs" else {},
+            health=list(spec.health or ()),
         )
         self._send(load)
         # The output pipes are attached while the runtime loads (they buffer until then).

@@ -42,7 +42,7 @@ from fcd.store.resources import (
     is_version_id,
     version_key,
 )
-from fcd.wire.functions import LifecycleHook, decode_stored, resolv_conf
+from fcd.wire.functions import LifecycleHook, decode_stored, health_check, resolv_conf
 from fcd.wire.services import LogConfig, NasConfig
 
 # LATEST is imported from here by the invoker and the async queue.
@@ -101,6 +101,8 @@ class FunctionVersion:
     soft_concurrency: int | None = None  # instanceSoftConcurrency
     resolv_conf: str | None = None  # from customDNS; None: the default
     cpu: float | None = None  # vCPUs of CPU quota; None: none
+    # customHealthCheckConfig: (url, initial delay, period, timeout, failures, successes)
+    health: tuple[str, int, int, int, int, int] | None = None
 
     @property
     def name(self) -> str:
@@ -253,4 +255,5 @@ def _decode(
         soft_concurrency=stored.instance_soft_concurrency,
         resolv_conf=resolv_conf(stored.custom_dns),
         cpu=stored.cpu,
+        health=health_check(stored.custom_health_check_config),
     )

@@ -269,4 +269,5 @@ class Invoker:
             run_as=nas_run_as(*version.nas_ids),
             resolv_conf=version.resolv_conf,
             cpu=version.cpu,
+            health=version.health,
         )

@@ -336,12 +336,8 @@ def check_host_can_honour(change: FunctionInput) -> None:
         )
     if change.custom_dns is not None:
         check_dns(change.custom_dns)
-    probe = change.custom_health_check_config
-    if probe is not None and probe.http_get_url:
-        raise errors.InvalidArgument(
-            "customHealthCheckConfig is not supported: fcd sends a custom runtime's first "
-            "request once its server accepts connections on caPort; leave it empty"
-        )
+    if change.custom_health_check_config is not None:
+        check_health(change.custom_health_check_config)
 
 
 # customDNS: glibc reads at most 3 name servers; the search list and options are kept short.
@@ -421,6 +417,52 @@ def check_cpu(cpu: float, memory_mb: int) -> None:
         )
 
 
+# customHealthCheckConfig (FC's ranges and defaults): the custom runtime's server is probed
+# with GET httpGetUrl on caPort before its first request and every periodSeconds after.
+MAX_HEALTH_URL = 2048
+HEALTH_RANGES = {
+    "initialDelaySeconds": (0, 120, 0),
+    "periodSeconds": (1, 120, 3),
+    "timeoutSeconds": (1, 3, 1),
+    "failureThreshold": (1, 120, 3),
+    "successThreshold": (1, 120, 1),
+}
+
+
+def check_health(probe: CustomHealthCheckConfig) -> None:
+    """Raises: errors.InvalidArgument: a field out of FC's range, or a URL that is not a path."""
+    url = probe.http_get_url
+    if (
+        url is not None
+        and url != ""
+        and (not url.startswith("/") or len(url) > MAX_HEALTH_URL or any(c.isspace() for c in url))
+    ):
+        raise errors.InvalidArgument(
+            f"customHealthCheckConfig.httpGetUrl must be a path starting with '/' without "
+            f"spaces, at most {MAX_HEALTH_URL} characters"
+        )
+    for field, (low, high, _) in HEALTH_RANGES.items():
+        _check_range(f"customHealthCheckConfig.{field}", getattr(probe, _snake(field)), low, high)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[A-Z]", lambda m: "_" + m[0].lower(), name)
+
+
+def health_check(
+    probe: CustomHealthCheckConfig | None,
+) -> tuple[str, int, int, int, int, int] | None:
+    """(url, initial delay, period, timeout, failure and success thresholds) with FC's
+    defaults, or None when no httpGetUrl is set."""
+    if probe is None or not probe.http_get_url:
+        return None
+    values = [
+        default if (value := getattr(probe, _snake(field))) is None else int(value)
+        for field, (_, _, default) in HEALTH_RANGES.items()
+    ]
+    return (probe.http_get_url, *values)  # type: ignore[return-value]
+
+
 def _check_range(field: str, value: int | None, low: int, high: int) -> None:
     if value is not None and not low <= value <= high:
         raise errors.InvalidArgument(f"{field} {value} is invalid: it must be in {low}..{high}")
@@ -481,6 +523,13 @@ def check_function(function: StoredFunction) -> None:
         raise errors.InvalidArgument(
             f"instanceSoftConcurrency {soft} is invalid: it must not exceed "
             f"instanceConcurrency ({function.instance_concurrency})"
+        )
+    if health_check(function.custom_health_check_config) and not function.runtime.startswith(
+        "custom"
+    ):
+        raise errors.InvalidArgument(
+            "customHealthCheckConfig applies to custom runtimes only: runtime "
+            f"{function.runtime} has no server to probe"
         )
     if function.runtime == CUSTOM_CONTAINER and not (
         function.custom_container_config and function.custom_container_config.image

@@ -13,12 +13,14 @@ from fcd.isolation.sandbox import UID_FIRST
 from fcd.wire import decode
 from fcd.wire.functions import (
     CustomDns,
+    CustomHealthCheckConfig,
     FunctionInput,
     StoredFunction,
     check_cpu,
     check_dns,
     check_function,
     check_input,
+    health_check,
     resolv_conf,
 )
 from fcd.wire.services import (
@@ -128,11 +130,14 @@ def test_destinations_to_services_fcd_lacks_are_refused(arn: str) -> None:
         {"customDNS": {"searches": ["a.example\nnameserver 1.2.3.4"]}},
         {"customDNS": {"dnsOptions": [{"name": "ndots", "value": "2\nnameserver 1.2.3.4"}]}},
         {"customDNS": {"nameServers": ["1.1.1.1", "1.0.0.1", "8.8.8.8", "8.8.4.4"]}},
-        {"customHealthCheckConfig": {"httpGetUrl": "/ready"}},
+        {"customHealthCheckConfig": {"httpGetUrl": "ready"}},
+        {"customHealthCheckConfig": {"httpGetUrl": "/ready", "timeoutSeconds": 5}},
     ],
 )
 def test_function_settings_one_host_cannot_honour_are_refused(body: dict[str, Any]) -> None:
-    with pytest.raises(errors.InvalidArgument, match=r"not supported|customDNS"):
+    with pytest.raises(
+        errors.InvalidArgument, match=r"not supported|customDNS|customHealthCheckConfig"
+    ):
         check_input(decode(msgspec.json.encode(body), FunctionInput))
 
 
@@ -204,3 +209,22 @@ def test_cpu_follows_fcs_memory_ratio(cpu: float, memory_mb: int, ok: bool) -> N
     else:
         with pytest.raises(errors.InvalidArgument, match="cpu"):
             check_cpu(cpu, memory_mb)
+
+
+def test_health_checks_have_fcs_defaults_and_need_a_custom_runtime() -> None:
+    probe = CustomHealthCheckConfig(http_get_url="/ready", period_seconds=1)
+    assert health_check(probe) == ("/ready", 0, 1, 1, 3, 1)
+    assert health_check(CustomHealthCheckConfig()) is None
+    function = StoredFunction(
+        function_id="id",
+        function_name="f",
+        runtime="python3",
+        handler="index.handler",
+        created_time="t",
+        last_modified_time="t",
+        code_sha256="x",
+        custom_health_check_config=probe,
+    )
+    with pytest.raises(errors.InvalidArgument, match="custom runtimes only"):
+        check_function(function)
+    check_function(msgspec.structs.replace(function, runtime="custom", handler="h"))
