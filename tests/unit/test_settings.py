@@ -31,6 +31,7 @@ from fcd.wire.services import (
     nas_run_as,
     resolve_export,
 )
+from fcd.wire.triggers import validate_config
 
 EXPORTS = {"srv.nas.example:/share": "/srv/nas/share"}
 
@@ -228,3 +229,10 @@ def test_health_checks_have_fcs_defaults_and_need_a_custom_runtime() -> None:
     with pytest.raises(errors.InvalidArgument, match="custom runtimes only"):
         check_function(function)
     check_function(msgspec.structs.replace(function, runtime="custom", handler="h"))
+
+
+def test_disable_url_internet_is_refused() -> None:
+    config = {"authType": "anonymous", "methods": ["GET"], "disableURLInternet": True}
+    with pytest.raises(errors.InvalidArgument, match="disableURLInternet"):
+        validate_config("http", config)
+    validate_config("http", {**config, "disableURLInternet": False})
