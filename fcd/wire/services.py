@@ -184,9 +184,15 @@ def check_nas(nas: NasConfig, *, exports: Mapping[str, str], mounts_possible: bo
                 f"nasConfig.mountPoints mountDir '{point.mount_dir}' is invalid: it must be a "
                 "sub-directory of /home, /mnt or /data (letters, digits, '.', '_', '-')"
             )
-        if directory in seen:
+        if any(
+            directory == other
+            or (directory + "/").startswith(other + "/")
+            or (other + "/").startswith(directory + "/")
+            for other in seen
+        ):
             raise errors.InvalidArgument(
-                f"nasConfig.mountPoints mounts '{directory}' twice: each mountDir must differ"
+                f"nasConfig.mountPoints mountDir '{directory}' is the same as, or nested in, "
+                "another mount point's: each mountDir must be apart from the others"
             )
         seen.add(directory)
         if point.enable_tls:

@@ -77,6 +77,17 @@ def test_accepted(body: dict[str, Any]) -> None:
         (nas(mount_dir="/etc/x"), "mountDir"),
         (nas(mount_dir="/mnt"), "mountDir"),
         (nas(mount_dir="/mnt/../etc"), "mountDir"),
+        (
+            {
+                "nasConfig": {
+                    "mountPoints": [
+                        {"serverAddr": "srv.nas.example:/share", "mountDir": "/mnt/a"},
+                        {"serverAddr": "srv.nas.example:/share", "mountDir": "/mnt/a/b"},
+                    ]
+                }
+            },
+            "nested",
+        ),
         ({"vpcConfig": {"vpcId": "vpc-1", "vSwitchIds": ["vsw-1"]}}, "internetAccess"),
         ({"tracingConfig": {"type": "Jaeger", "params": {"endpoint": "e"}}}, "tracingConfig"),
         (
