@@ -71,12 +71,6 @@ describe('services', () => {
     assert.equal(res.data.tracingConfig.type, null);
     assert.equal(res.data.tracingConfig.params, null);
   });
-    assert.equal(res.data.tracingConfig.type, 'Jaeger');
-    assert.equal(res.data.tracingConfig.params.endpoint, 'http://jaeger:14268');
-    res = await fc.updateService(name, { tracingConfig: {} });
-    assert.equal(res.data.tracingConfig.type, null);
-    assert.equal(res.data.tracingConfig.params, null);
-  });
 
   it('If-Match: a stale ETag is refused, the current one accepted', async () => {
     const current = (await fc.getService(name)).headers.etag;
