@@ -81,6 +81,14 @@ class Runtimes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     node: str = "/usr/bin/node"
 
 
+class Nas(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """NAS exports a service's ``nasConfig.mountPoints`` may name, mapped to host directories."""
+
+    # serverAddr ("<server>:<path>", as FC writes it) -> absolute host directory. A mount point
+    # whose serverAddr is not a key here is refused at CreateService/UpdateService.
+    exports: dict[str, str] = msgspec.field(default_factory=dict)
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything the daemon reads at start; frozen, so no component changes it under another."""
 
@@ -102,6 +110,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     instances: Instances = msgspec.field(default_factory=Instances)
     runtimes: Runtimes = msgspec.field(default_factory=Runtimes)
     retention: Retention = msgspec.field(default_factory=Retention)
+    nas: Nas = msgspec.field(default_factory=Nas)
 
     @property
     def host(self) -> str:
@@ -163,12 +172,20 @@ def load(path: Path | None, environ: Mapping[str, str]) -> Config:
     return config
 
 
+# Tables whose keys are the operator's own (not config keys): replaced whole, never merged.
+FREE_TABLES = frozenset({"nas.exports"})
+
+
 def _merge(into: dict[str, Any], overlay: Mapping[str, Any], where: str = "") -> None:
     """Lay ``overlay`` over ``into`` section by section, refusing keys the defaults do not have."""
     for key, value in overlay.items():
         if key not in into:
             raise ConfigError(f"unknown config key '{where}{key}'")
-        if isinstance(into[key], dict):
+        if f"{where}{key}" in FREE_TABLES:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{where}{key}' must be a table")
+            into[key] = value
+        elif isinstance(into[key], dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"config key '{where}{key}' must be a table")
             _merge(into[key], value, f"{where}{key}.")
@@ -202,3 +219,14 @@ def _validate(config: Config) -> None:
         )
     if not config.account_id.isdigit():
         raise ConfigError(f"config key 'account_id' must be digits, got {config.account_id!r}")
+    for address, directory in config.nas.exports.items():
+        server, sep, path = address.partition(":")
+        if not (server and sep and path.startswith("/")):
+            raise ConfigError(
+                f"config key 'nas.exports' has {address!r}: keys are '<server>:/<path>'"
+            )
+        if not directory.startswith("/"):
+            raise ConfigError(
+                f"config key 'nas.exports' maps {address!r} to {directory!r}: "
+                "it must be an absolute host directory"
+            )

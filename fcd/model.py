@@ -60,6 +60,12 @@ class InstanceSpec:
     tmp_size_mb: int = 512
     # (host dir, sandbox path, read_only): NAS-style host directories.
     mounts: tuple[tuple[Path, str, bool], ...] = ()
+    # (uid, gid) the runtime runs with instead of the sandbox's own uid (nasConfig); -1 = own.
+    run_as: tuple[int, int] | None = None
+    resolv_conf: str | None = None  # /etc/resolv.conf's text (customDNS); None: the default
+    cpu: float | None = None  # the function's cpu: a CFS quota of that many vCPUs
+    # customHealthCheckConfig: (url, initial delay, period, timeout, failures, successes)
+    health: tuple[str, int, int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)

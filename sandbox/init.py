@@ -295,7 +295,10 @@ def _write_host_names(root: str, spec: dict[str, object]) -> None:
     etc = root + "/etc"
     _write(etc + "/hosts", f"127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost\n")
     _write(etc + "/hostname", hostname + "\n")
-    if spec.get("internet"):
+    custom = spec.get("resolv_conf")
+    if custom is not None:  # customDNS replaces the default, as on FC
+        _write(etc + "/resolv.conf", str(custom))
+    elif spec.get("internet"):
         try:
             with open("/.fcd/host/etc/resolv.conf" if not root else "/etc/resolv.conf") as f:
                 _write(etc + "/resolv.conf", f.read())

@@ -163,8 +163,13 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
             init.specialise_root(desc, spec)  # type: ignore[attr-defined]
             os.write(pivoted_w, b"p")
             os.close(pivoted_w)
-            uid = int(desc.get("uid", 10000))  # type: ignore[call-overload]
-            init.drop_privileges(uid, uid)  # type: ignore[attr-defined]
+            uid = gid = int(desc.get("uid", 10000))  # type: ignore[call-overload]
+            run_as = spec.get("run_as")
+            if run_as:  # nasConfig's ids, checked by the daemon (never below the sandbox uids)
+                uid, gid = (int(i) for i in run_as)  # type: ignore[attr-defined]
+                if uid <= 0 or gid <= 0:
+                    raise ValueError(f"refusing to run a function as {uid}:{gid}")
+            init.drop_privileges(uid, gid)  # type: ignore[attr-defined]
         except Exception as e:
             _fail(str(e))
         os.chdir("/code")

@@ -112,8 +112,11 @@ def daemon_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_daemon(data_dir: Path, config: Path | None = None, **extra_env: str) -> RunningDaemon:
+def start_daemon(
+    data_dir: Path, config: Path | None = None, args: tuple[str, ...] = (), **extra_env: str
+) -> RunningDaemon:
     """A daemon on a free port; ``config`` is a TOML file for keys the environment cannot set."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    return RunningDaemon(data_dir, port, daemon_env(data_dir, port, **extra_env), config).start()
+    env = daemon_env(data_dir, port, **extra_env)
+    return RunningDaemon(data_dir, port, env, config, args=args).start()

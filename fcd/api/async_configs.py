@@ -42,9 +42,9 @@ routes = Blueprint("async_configs", __name__, url_prefix="/2016-08-15/services")
 MAX_EVENT_AGE_SECONDS = 604800
 MAX_RETRY_ATTEMPTS = 8
 
-# MNS queues/topics and EventBridge buses: accepted and stored so configs written for FC load
-# unchanged (the Node SDK's test uses an MNS queue), but fcd has no such service to deliver to.
-_FOREIGN_DESTINATION = re.compile(r"acs:(mns|eventbridge):[^:]+:[^:]+:\S+")
+# MNS queues/topics and EventBridge buses: fcd has no such service to deliver to, so they are
+# refused at write time rather than stored and never delivered.
+_FOREIGN_DESTINATION = re.compile(r"acs:(?P<service>mns|eventbridge):\S*")
 _HTTP_DESTINATION = re.compile(r"https?://[^\s/]+\S*")
 
 _config_decoder = msgspec.json.Decoder(AsyncConfig)
@@ -52,11 +52,12 @@ _config_decoder = msgspec.json.Decoder(AsyncConfig)
 
 # pure decisions -----------------------------------------------------------------------------
 def check_destination(destination: str, region: str, account_id: str) -> None:
-    """A destination fcd can name: a function of this region and account, an http(s) URL
-    (fcd's extension: the invocation record is POSTed there), or an MNS/EventBridge ARN.
+    """A destination fcd can deliver to: a function of this region and account, or an http(s)
+    URL (fcd's extension: the invocation record is POSTed there).
 
     Raises:
-        errors.InvalidArgument: anything else, or a function ARN of another region or account.
+        errors.InvalidArgument: anything else (an MNS or EventBridge ARN: no such service
+            here), or a function ARN of another region or account.
     """
     if destinations.is_function_arn(destination):
         if destinations.parse_function(destination, region, account_id) is None:
@@ -66,12 +67,20 @@ def check_destination(destination: str, region: str, account_id: str) -> None:
                 " (or acs:fc:::services/<service>[.<qualifier>]/functions/<name>)"
             )
         return
-    if _HTTP_DESTINATION.fullmatch(destination) or _FOREIGN_DESTINATION.fullmatch(destination):
+    if _HTTP_DESTINATION.fullmatch(destination):
         return
+    foreign = _FOREIGN_DESTINATION.match(destination)
+    if foreign is not None:
+        name = "MNS" if foreign["service"] == "mns" else "EventBridge"
+        raise errors.InvalidArgument(
+            f"destination '{destination}' is not supported: fcd has no {name} to deliver to; "
+            f"use a function (acs:fc:{region}:{account_id}:services/<service>[.<qualifier>]"
+            "/functions/<name>) that forwards the record, or an http(s) URL"
+        )
     raise errors.InvalidArgument(
         f"destination '{destination}' is invalid: expected "
-        f"acs:fc:{region}:{account_id}:services/<service>[.<qualifier>]/functions/<name>, "
-        "an MNS or EventBridge ARN, or an http(s) URL"
+        f"acs:fc:{region}:{account_id}:services/<service>[.<qualifier>]/functions/<name> "
+        "or an http(s) URL"
     )
 
 

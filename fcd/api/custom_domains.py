@@ -43,6 +43,7 @@ from fcd.api.http import (
     no_content,
 )
 from fcd.store import docs
+from fcd.wire import rewrite
 from fcd.wire.custom_domains import (
     API_PREFIX,
     HEALTH_PATH,
@@ -51,6 +52,7 @@ from fcd.wire.custom_domains import (
     CustomDomainInput,
     CustomDomainList,
     RouteConfig,
+    TlsConfig,
     is_daemon_path,
     name_refusal,
 )
@@ -117,6 +119,8 @@ def check_routes(route_config: RouteConfig) -> RouteConfig:
         seen.add(route.path)
         check_name(f"{field}.serviceName", route.service_name, MAX_SERVICE_NAME)
         check_name(f"{field}.functionName", route.function_name, MAX_FUNCTION_NAME)
+        if route.rewrite_config is not None:
+            rewrite.check(route.rewrite_config, f"{field}.rewriteConfig")
         for method in route.methods or ():
             if method not in HTTP_METHODS:
                 raise errors.InvalidArgument(
@@ -136,6 +140,36 @@ def _check_path(field: str, path: str) -> None:
             f"{field} '{path}' is served by the daemon itself on every host (the FC API under "
             f"'{API_PREFIX}/' and '{HEALTH_PATH}'), so no function would ever get it"
         )
+
+
+# What fcd's TLS listener does for every domain (fcd/gateway/tls.py): TLS 1.2 to 1.3 with
+# OpenSSL's default cipher suites, one listener context. OpenSSL keeps the listener's protocol
+# versions and ciphers when the SNI callback swaps in a domain's certificate, so other values
+# cannot be honoured per domain.
+TLS_MIN_VERSIONS = frozenset({"", "TLSv1.2"})
+TLS_MAX_VERSIONS = frozenset({"", "TLSv1.3"})
+
+
+def check_tls(tls: TlsConfig) -> TlsConfig:
+    """Accept a ``tlsConfig`` only when it asks for what the listener does.
+
+    Raises:
+        errors.InvalidArgument: another minVersion/maxVersion, or cipherSuites.
+    """
+    if (tls.min_version or "") not in TLS_MIN_VERSIONS or (
+        tls.max_version or ""
+    ) not in TLS_MAX_VERSIONS:
+        raise errors.InvalidArgument(
+            f"tlsConfig minVersion {tls.min_version!r} / maxVersion {tls.max_version!r} is not "
+            "supported: fcd's TLS listener serves TLSv1.2 to TLSv1.3 for every domain; set "
+            "minVersion TLSv1.2 and maxVersion TLSv1.3, or leave them empty"
+        )
+    if tls.cipher_suites:
+        raise errors.InvalidArgument(
+            "tlsConfig.cipherSuites is not supported: fcd's TLS listener uses OpenSSL's default "
+            "suites for every domain; leave cipherSuites empty"
+        )
+    return tls
 
 
 def merge_cert(given: CertConfig, stored: CertConfig | None) -> CertConfig:
@@ -174,7 +208,7 @@ def _apply(domain: CustomDomain, change: CustomDomainInput, now: str) -> CustomD
     if change.cert_config is not None:
         updates["cert_config"] = merge_cert(change.cert_config, domain.cert_config)
     if change.tls_config is not None:
-        updates["tls_config"] = change.tls_config
+        updates["tls_config"] = check_tls(change.tls_config)
     if change.waf_config is not None:
         updates["waf_config"] = change.waf_config
     result = msgspec.structs.replace(domain, **updates)

@@ -50,6 +50,7 @@ from fcd.wire.functions import (
     check_input,
     decode_response,
     decode_stored,
+    resolv_conf,
 )
 
 routes = Blueprint("functions", __name__, url_prefix="/2016-08-15/services")
@@ -162,11 +163,32 @@ def _respond(raw: bytes, etag: str | None) -> Response:
     return json_response(decode_response(raw), etag=etag)
 
 
+def _check_host(change: FunctionInput) -> None:
+    """customDNS and cpu need a sandbox (its own /etc, its cgroup): without isolation, none.
+
+    Raises:
+        errors.InvalidArgument
+    """
+    if ctx().config.isolation == "namespaces":
+        return
+    if resolv_conf(change.custom_dns) is not None:
+        raise errors.InvalidArgument(
+            'customDNS needs sandboxes: this daemon runs with isolation = "none", where '
+            'functions use the host\'s /etc/resolv.conf; set isolation = "namespaces"'
+        )
+    if change.cpu is not None:
+        raise errors.InvalidArgument(
+            'cpu needs sandboxes: this daemon runs with isolation = "none", without cgroups '
+            'for a CPU quota; set isolation = "namespaces"'
+        )
+
+
 @routes.post("/<service>/functions")
 async def create_function(service: str) -> Response:
     change = await body(FunctionInput)
     name = check_name("functionName", change.function_name, MAX_FUNCTION_NAME)
     check_input(change)
+    _check_host(change)
     if change.runtime is None:
         raise errors.InvalidArgument("runtime is required")
     _check_runnable(change)
@@ -257,6 +279,7 @@ async def update_function(service: str, function: str) -> Response:
     change = await body(FunctionInput)
     check_input(change)
     _check_runnable(change)
+    _check_host(change)
     wanted = if_match_header()
     context = ctx()
     context.store.read(lambda conn: lookup.function_doc(conn, service, function))

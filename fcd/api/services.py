@@ -22,7 +22,7 @@ from fcd.api.http import (
     split_qualifier,
 )
 from fcd.store import docs
-from fcd.wire.services import Service, ServiceInput, ServiceList
+from fcd.wire.services import Service, ServiceInput, ServiceList, check_service
 
 routes = Blueprint("services", __name__, url_prefix="/2016-08-15/services")
 
@@ -34,6 +34,18 @@ TAG_QUERY_PREFIX = "tag_"
 
 def decode_service(raw: bytes) -> Service:
     return _service_decoder.decode(raw)
+
+
+def check_input(change: ServiceInput) -> None:
+    """What this host cannot honour is refused before anything is stored.
+
+    Raises:
+        errors.InvalidArgument: naming the field and what to use instead.
+    """
+    config = ctx().config
+    check_service(
+        change, exports=config.nas.exports, mounts_possible=config.isolation == "namespaces"
+    )
 
 
 def apply_update(service: Service, change: ServiceInput, now: float) -> Service:
@@ -56,6 +68,7 @@ def apply_update(service: Service, change: ServiceInput, now: float) -> Service:
 async def create_service() -> Response:
     change = await body(ServiceInput)
     name = check_name("serviceName", change.service_name, MAX_NAME)
+    check_input(change)
     now = ctx().clock()
     created = wire.timestamp(now)
     service = apply_update(
@@ -141,6 +154,7 @@ async def get_service(service_and_qualifier: str) -> Response:
 @routes.put("/<name>")
 async def update_service(name: str) -> Response:
     change = await body(ServiceInput)
+    check_input(change)
     now = ctx().clock()
     wanted = if_match_header()
 

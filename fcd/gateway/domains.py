@@ -28,6 +28,7 @@ from fcd import errors
 from fcd.gateway.http_trigger import Target
 from fcd.store import Store, docs
 from fcd.wire.custom_domains import CustomDomain, PathConfig, name_refusal
+from fcd.wire.rewrite import rewrite
 
 log = logging.getLogger(__name__)
 CUSTOM_DOMAIN = "custom_domain"  # the document kind fcd.api.lookup stores domains under
@@ -142,6 +143,7 @@ class DomainIndex:
             errors.NotFound, errors.MethodNotAllowed: see :func:`match_route`.
         """
         route = match_route(domain.route_config.routes, path, method)
+        seen = rewrite(route.rewrite_config, path)  # the route's rewriteConfig, if any
         return Target(
-            route.service_name, route.qualifier or "", route.function_name, path, proxy=False
+            route.service_name, route.qualifier or "", route.function_name, seen, proxy=False
         )

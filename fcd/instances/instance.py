@@ -146,6 +146,9 @@ class Instance:
             code_dir=spec.code_dir,
             layer_dirs=spec.layer_dirs,
             mounts=spec.mounts,
+            run_as=spec.run_as,
+            resolv_conf=spec.resolv_conf,
+            cpu=spec.cpu,
             tmp_size_mb=spec.tmp_size_mb,
             internet=spec.internet_access,
         )
@@ -206,6 +209,7 @@ class Instance:
             command=list(spec.custom_command),
             context=runtimes.static_context(spec),
             env=self._env if kind == "nodejs" else {},
+            health=list(spec.health or ()),
         )
         self._send(load)
         # The output pipes are attached while the runtime loads (they buffer until then).

@@ -61,6 +61,7 @@ class PoolSpec:
     concurrency: int
     max_instances: int
     make_spec: Callable[[str], Awaitable[InstanceSpec]]
+    soft_concurrency: int | None = None  # instanceSoftConcurrency
 
     @property
     def name(self) -> str:
@@ -196,6 +197,7 @@ class InstanceManager:
             pool = InstancePool(
                 name=spec.name,
                 concurrency=spec.concurrency,
+                soft_concurrency=spec.soft_concurrency,
                 max_instances=spec.max_instances,
                 keep_alive=self.config.keep_alive,
                 budget=self.budget,

@@ -110,6 +110,9 @@ class InstancePool:
     keep_alive: float
     budget: HostBudget
     new_id: Callable[[], str] | None = None
+    # instanceSoftConcurrency: past this many requests on every instance, a new one is started
+    # if the caps allow; otherwise requests still fill slots up to ``concurrency``. None = off.
+    soft_concurrency: int | None = None
     members: dict[str, Member] = field(default_factory=dict)
     draining: bool = False
     # The adaptive keep-alive policy's idle times (None: the fixed ``keep_alive`` applies), and
@@ -163,12 +166,10 @@ class InstancePool:
         """Take a slot for one sync invocation, or say why there is none."""
         if self.draining:
             return Rejected("draining", f"function {self.name} is being redeployed")
-        best: Member | None = None
-        for member in self.members.values():
-            if member.in_flight >= self.concurrency:
-                continue
-            if best is None or _prefer(member, best):
-                best = member
+        soft = min(self.soft_concurrency or self.concurrency, self.concurrency)
+        best = self._best_below(soft)
+        if best is None and soft < self.concurrency and not self._may_start():
+            best = self._best_below(self.concurrency)  # no room to scale out: use hard slots
         if best is not None:
             best.in_flight += 1
             return Assigned(best.instance_id, wait=best.state is State.STARTING)
@@ -186,6 +187,18 @@ class InstancePool:
         self.members[instance_id] = Member(instance_id, State.STARTING, in_flight=1)
         self.budget.running += 1
         return Assigned(instance_id, start=True)
+
+    def _best_below(self, limit: int) -> Member | None:
+        best: Member | None = None
+        for member in self.members.values():
+            if member.in_flight >= limit:
+                continue
+            if best is None or _prefer(member, best):
+                best = member
+        return best
+
+    def _may_start(self) -> bool:
+        return len(self.members) < self.max_instances and not self.budget.full
 
     def started(self, instance_id: str, now: float) -> None:
         """The instance is up; its reserved slots now run."""

@@ -49,6 +49,9 @@ class Load(msgspec.Struct, tag="load", tag_field="t", omit_defaults=True):
     context: dict[str, object] = {}
     # The function's environment, for runtimes started before the function was known (node).
     env: dict[str, str] = {}
+    # Custom runtimes: [url, initial delay, period, timeout, failures, successes] of the health
+    # check (customHealthCheckConfig); empty: none.
+    health: list[object] = []
 
 
 class Init(msgspec.Struct, tag="init", tag_field="t", omit_defaults=True):

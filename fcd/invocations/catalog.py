@@ -42,7 +42,8 @@ from fcd.store.resources import (
     is_version_id,
     version_key,
 )
-from fcd.wire.functions import LifecycleHook, decode_stored
+from fcd.wire.functions import LifecycleHook, decode_stored, health_check, resolv_conf
+from fcd.wire.services import LogConfig, NasConfig
 
 # LATEST is imported from here by the invoker and the async queue.
 __all__ = ["LATEST", "Catalog", "FunctionVersion"]
@@ -63,6 +64,8 @@ class _TracingConfig(msgspec.Struct, rename="camel"):
 class _Service(msgspec.Struct, rename="camel"):
     internet_access: bool | None = None
     tracing_config: _TracingConfig | None = None
+    nas_config: NasConfig | None = None
+    log_config: LogConfig | None = None
 
 
 _on_demand = msgspec.json.Decoder(_OnDemand)
@@ -98,6 +101,18 @@ class FunctionVersion:
     internet_access: bool
     layers: tuple[str, ...]  # package digests, first layer first
     jaeger_endpoint: str = ""  # the service's tracingConfig, given to context.tracing
+    # The service's nasConfig: (serverAddr, mountDir) pairs and the (userId, groupId) the
+    # functions run with (-1: the sandbox's own uid).
+    nas_mounts: tuple[tuple[str, str], ...] = ()
+    nas_ids: tuple[int, int] = (-1, -1)
+    # The service's logConfig, shown to functions as context.service.logProject/logStore.
+    log_project: str = ""
+    log_store: str = ""
+    soft_concurrency: int | None = None  # instanceSoftConcurrency
+    resolv_conf: str | None = None  # from customDNS; None: the default
+    cpu: float | None = None  # vCPUs of CPU quota; None: none
+    # customHealthCheckConfig: (url, initial delay, period, timeout, failures, successes)
+    health: tuple[str, int, int, int, int, int] | None = None
 
     @property
     def name(self) -> str:
@@ -218,6 +233,8 @@ def _decode(
     lifecycle = stored.instance_lifecycle_config
     pre_stop = (lifecycle.pre_stop if lifecycle else None) or LifecycleHook()
     pre_freeze = (lifecycle.pre_freeze if lifecycle else None) or LifecycleHook()
+    nas = service_config.nas_config or NasConfig()
+    logs = service_config.log_config or LogConfig()
     custom = stored.custom_runtime_config
     command = (*(custom.command or ()), *(custom.args or ())) if custom else ()
     return FunctionVersion(
@@ -246,4 +263,12 @@ def _decode(
             if (tracing := service_config.tracing_config) and tracing.params
             else ""
         ),
+        nas_mounts=tuple((p.server_addr, p.mount_dir) for p in nas.mount_points),
+        nas_ids=(nas.user_id, nas.group_id),
+        log_project=logs.project,
+        log_store=logs.logstore,
+        soft_concurrency=stored.instance_soft_concurrency,
+        resolv_conf=resolv_conf(stored.custom_dns),
+        cpu=stored.cpu,
+        health=health_check(stored.custom_health_check_config),
     )

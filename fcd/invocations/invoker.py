@@ -41,6 +41,7 @@ from fcd.model import (
     InvokeResult,
     TraceContext,
 )
+from fcd.wire.services import nas_run_as, resolve_export
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +224,7 @@ class Invoker:
                 concurrency=version.concurrency,
                 max_instances=max_instances,
                 make_spec=make_spec,
+                soft_concurrency=version.soft_concurrency,
             )
         return spec
 
@@ -255,7 +257,19 @@ class Invoker:
             initialization_timeout_s=version.initialization_timeout_s,
             region=self.config.region,
             account_id=self.config.account_id,
+            log_project=version.log_project,
+            log_store=version.log_store,
         )
+        mounts = []
+        for server_addr, mount_dir in version.nas_mounts:
+            directory = resolve_export(server_addr, self.config.nas.exports)
+            if directory is None:
+                raise StartFailure(
+                    "FunctionNotStarted",
+                    f"the NAS export '{server_addr}' of service {version.service} is no longer "
+                    "mapped in the [nas] exports table of fcd's config",
+                )
+            mounts.append((Path(directory), mount_dir.rstrip("/"), False))
         return InstanceSpec(
             instance_id=instance_id,
             runtime=version.runtime,
@@ -271,4 +285,9 @@ class Invoker:
             pre_stop_timeout_s=version.pre_stop[1],
             pre_freeze_handler=version.pre_freeze[0],
             pre_freeze_timeout_s=version.pre_freeze[1],
+            mounts=tuple(mounts),
+            run_as=nas_run_as(*version.nas_ids),
+            resolv_conf=version.resolv_conf,
+            cpu=version.cpu,
+            health=version.health,
         )

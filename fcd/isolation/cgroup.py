@@ -29,10 +29,20 @@ MOUNT = Path("/sys/fs/cgroup")
 PIDS_MAX = 512
 
 
+# The CFS period a CPU quota is measured in (the kernel's default, 100 ms).
+CPU_PERIOD_US = 100_000
+
+
 @dataclass(frozen=True)
 class Limits:
     memory_mb: int
     pids_max: int = PIDS_MAX
+    cpu: float | None = None  # vCPUs of CFS quota (the function's cpu); None: no quota
+
+    @property
+    def cpu_quota_us(self) -> int:
+        """The quota per period; -1 (none) without ``cpu``; never below the kernel's 1 ms."""
+        return -1 if self.cpu is None else max(1000, round(self.cpu * CPU_PERIOD_US))
 
     @property
     def memory_bytes(self) -> int:
@@ -160,6 +170,9 @@ class V1Group:
         _write(memory / "memory.swappiness", "0")
         if "cpu" in self.dirs:
             _write(self.dirs["cpu"] / "cpu.shares", str(limits.cpu_shares))
+            if limits.cpu is not None:
+                _write(self.dirs["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+                _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(limits.cpu_quota_us))
         if "pids" in self.dirs:
             _write(self.dirs["pids"] / "pids.max", str(limits.pids_max))
 
@@ -253,6 +266,8 @@ class V2Group:
             _write(self.path / "memory.swap.max", "0")
         if (self.path / "cpu.weight").exists():
             _write(self.path / "cpu.weight", str(limits.cpu_weight))
+        if limits.cpu is not None and (self.path / "cpu.max").exists():
+            _write(self.path / "cpu.max", f"{limits.cpu_quota_us} {CPU_PERIOD_US}")
         _write(self.path / "pids.max", str(limits.pids_max))
 
     def pids(self) -> list[int]:

@@ -62,6 +62,14 @@ PREPARED_MEMORY_MB = 64
 PREPARED_NODE_MEMORY_MB = 256
 
 
+def _run_as(wanted: tuple[int, int] | None, own: int | None) -> list[int] | None:
+    """The [uid, gid] the runtime drops to; -1 (or nothing asked) keeps the sandbox's own."""
+    if wanted is None or own is None:
+        return None
+    uid, gid = wanted
+    return [own if uid < 0 else uid, own if gid < 0 else gid]
+
+
 class IsolationUnavailable(Exception):
     """Namespaces or cgroups are missing: the daemon refuses to start unless isolation = none."""
 
@@ -75,6 +83,10 @@ class SandboxSpec:
     code_dir: Path
     layer_dirs: tuple[Path, ...] = ()
     mounts: tuple[tuple[Path, str, bool], ...] = ()
+    # (uid, gid) to run as instead of the sandbox's own uid; -1 keeps the own uid.
+    run_as: tuple[int, int] | None = None
+    resolv_conf: str | None = None  # /etc/resolv.conf's text; None: the host's, with internet
+    cpu: float | None = None  # vCPUs of CPU quota; None: none (a weight by memory only)
     tmp_size_mb: int = 512
     internet: bool = False
     pids_max: int = cgroup.PIDS_MAX
@@ -626,7 +638,10 @@ class Isolation:
             OSError: no sandbox could be made.
         """
         started = time.monotonic()
-        kind: Kind = "node" if runtime == "exec" and self.isolated else "generic"
+        # A pre-started node already runs as its sandbox's uid: one that runs as other ids
+        # (nasConfig) is exec'd from a generic sandbox instead.
+        prestarted = runtime == "exec" and self.isolated and spec.run_as is None
+        kind: Kind = "node" if prestarted else "generic"
         if kind == "node":
             self.targets["node"] = NODE_POOL_SIZE
         prepared = None
@@ -653,7 +668,8 @@ class Isolation:
                     sandbox.on_destroy.append(lambda: self.uplink.release(link))
                 uplink = {"ip": link.sandbox_ip, "prefix": link.prefix, "gateway": link.host_ip}
             if prepared.group is not None:
-                prepared.group.set_limits(cgroup.Limits(spec.memory_mb, spec.pids_max))
+                limits = cgroup.Limits(spec.memory_mb, spec.pids_max, cpu=spec.cpu)
+                prepared.group.set_limits(limits)
                 for pid in prepared.group.first_pids():  # made at niceness 10: now on a request
                     with contextlib.suppress(OSError):
                         os.setpriority(os.PRIO_PROCESS, pid, 0)
@@ -665,6 +681,8 @@ class Isolation:
                 "tmp_size_mb": spec.tmp_size_mb,
                 "hostname": spec.name,
                 "uid": prepared.uid,
+                "run_as": _run_as(spec.run_as, prepared.uid),
+                "resolv_conf": spec.resolv_conf,
                 "internet": spec.internet,
                 "uplink": uplink,
                 "runtime": runtime,

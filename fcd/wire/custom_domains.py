@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
 import msgspec
+
+from fcd.wire.rewrite import RewriteConfig
 
 API_VERSION = "2016-08-15"
 DEFAULT_PROTOCOL = "HTTP"
@@ -63,8 +64,8 @@ class PathConfig(msgspec.Struct, rename="camel"):
     function_name: str = ""
     qualifier: str | None = None
     methods: list[str] | None = None
-    # Echoed as sent (2021 API: equalRules, wildcardRules, regexRules).
-    rewrite_config: Any = None
+    # equalRules, wildcardRules, regexRules: applied to the path (fcd.wire.rewrite).
+    rewrite_config: RewriteConfig | None = None
 
 
 class RouteConfig(msgspec.Struct, rename="camel"):

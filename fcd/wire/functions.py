@@ -14,6 +14,7 @@ Responses decode the stored bytes into :class:`Function`, which ignores the extr
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -56,6 +57,8 @@ RUNTIMES = frozenset(
 )
 CUSTOM_CONTAINER = "custom-container"
 INSTANCE_TYPES = frozenset({"e1", "c1", "fc.gpu.tesla.1", "fc.gpu.ampere.1", "g1"})
+# FC's GPU instance types: fcd's sandboxes get no GPU, so these are refused at write time.
+GPU_INSTANCE_TYPES = frozenset({"fc.gpu.tesla.1", "fc.gpu.ampere.1", "g1"})
 DISK_SIZES = frozenset({512, 10240})
 
 # Ranges from spec §8. memorySize: FC's largest instance (c1/GPU) offers 32 GiB, in 64 MB steps.
@@ -295,6 +298,7 @@ def check_input(change: FunctionInput) -> None:
         )
     if change.cpu is not None and not 0.05 <= change.cpu <= 16:
         raise errors.InvalidArgument(f"cpu {change.cpu} is invalid: it must be in 0.05..16")
+    check_host_can_honour(change)
     check_length("description", change.description, MAX_DESCRIPTION)
     if change.environment_variables is not None:
         check_environment(change.environment_variables)
@@ -305,6 +309,156 @@ def check_input(change: FunctionInput) -> None:
             )
         if len(set(change.layers)) != len(change.layers):
             raise errors.InvalidArgument("layers must not name the same layer twice")
+
+
+def check_host_can_honour(change: FunctionInput) -> None:
+    """Refuse, at write time, the settings one host without GPUs, images or probes cannot honour.
+
+    Empty values (``{}``, ``null``, 0 for gpuMemorySize) are accepted: they ask for nothing.
+
+    Raises:
+        errors.InvalidArgument: naming the field, why, and what to use instead.
+    """
+    if change.runtime == CUSTOM_CONTAINER or (
+        change.custom_container_config is not None and change.custom_container_config.image
+    ):
+        raise errors.InvalidArgument(
+            "custom-container is not supported: fcd runs no container images; package the "
+            "program as runtime 'custom' with a bootstrap (or customRuntimeConfig.command) "
+            "listening on caPort"
+        )
+    if change.instance_type in GPU_INSTANCE_TYPES or change.gpu_memory_size:
+        raise errors.InvalidArgument(
+            f"instanceType '{change.instance_type or ''}' / gpuMemorySize is not supported: "
+            "this host gives functions no GPU; use instanceType e1 or c1"
+        )
+    if change.custom_dns is not None:
+        check_dns(change.custom_dns)
+    if change.custom_health_check_config is not None:
+        check_health(change.custom_health_check_config)
+
+
+# customDNS: glibc reads at most 3 name servers; the search list and options are kept short.
+MAX_NAME_SERVERS, MAX_SEARCHES, MAX_DNS_OPTIONS = 3, 6, 10
+_DNS_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?")
+_DNS_OPTION = re.compile(r"[a-z][a-z0-9-]{0,31}")
+_DNS_VALUE = re.compile(r"[0-9]{1,5}")
+
+
+def check_dns(dns: CustomDns) -> None:
+    """customDNS becomes the sandbox's /etc/resolv.conf: every line must be one resolv.conf
+    understands, and nothing may add a line of its own.
+
+    Raises:
+        errors.InvalidArgument: naming the entry.
+    """
+    servers, searches, options = dns.name_servers or [], dns.searches or [], dns.dns_options or []
+    if len(servers) > MAX_NAME_SERVERS or len(searches) > MAX_SEARCHES:
+        raise errors.InvalidArgument(
+            f"customDNS allows at most {MAX_NAME_SERVERS} nameServers and {MAX_SEARCHES} searches"
+        )
+    if len(options) > MAX_DNS_OPTIONS:
+        raise errors.InvalidArgument(f"customDNS allows at most {MAX_DNS_OPTIONS} dnsOptions")
+    for server in servers:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise errors.InvalidArgument(
+                f"customDNS.nameServers '{server}' is not an IP address"
+            ) from None
+    for domain in searches:
+        if not _DNS_NAME.fullmatch(domain):
+            raise errors.InvalidArgument(f"customDNS.searches '{domain}' is not a domain name")
+    for option in options:
+        if not _DNS_OPTION.fullmatch(option.name or "") or (
+            option.value is not None
+            and option.value != ""
+            and not _DNS_VALUE.fullmatch(option.value)
+        ):
+            raise errors.InvalidArgument(
+                f"customDNS.dnsOptions {option.name!r}:{option.value!r} is invalid: a resolv.conf "
+                "option name (ndots, timeout, attempts, rotate, ...) and an optional number"
+            )
+
+
+def resolv_conf(dns: CustomDns | None) -> str | None:
+    """The /etc/resolv.conf a function with ``dns`` gets (FC: it replaces the default one);
+    None when customDNS sets nothing."""
+    if dns is None or not (dns.name_servers or dns.searches or dns.dns_options):
+        return None
+    lines = [f"nameserver {server}" for server in dns.name_servers or ()]
+    if dns.searches:
+        lines.append("search " + " ".join(dns.searches))
+    if dns.dns_options:
+        lines.append(
+            "options "
+            + " ".join(f"{o.name}:{o.value}" if o.value else str(o.name) for o in dns.dns_options)
+        )
+    return "\n".join(lines) + "\n"
+
+
+# FC's cpu rules: 0.05..16 vCPUs in steps of 0.05, and memorySize 1 to 4 GB per vCPU.
+CPU_STEP = 0.05
+MEMORY_GB_PER_CPU_MIN, MEMORY_GB_PER_CPU_MAX = 1, 4
+
+
+def check_cpu(cpu: float, memory_mb: int) -> None:
+    """Raises: errors.InvalidArgument: cpu off the 0.05 grid, or a memory ratio FC refuses."""
+    if abs(cpu / CPU_STEP - round(cpu / CPU_STEP)) > 1e-6:
+        raise errors.InvalidArgument(f"cpu {cpu} is invalid: it must be a multiple of 0.05")
+    ratio = memory_mb / 1024 / cpu
+    if not MEMORY_GB_PER_CPU_MIN - 1e-9 <= ratio <= MEMORY_GB_PER_CPU_MAX + 1e-9:
+        raise errors.InvalidArgument(
+            f"cpu {cpu} does not fit memorySize {memory_mb}: memorySize must be "
+            f"{MEMORY_GB_PER_CPU_MIN} to {MEMORY_GB_PER_CPU_MAX} GB per vCPU "
+            f"({int(cpu * 1024)}..{int(cpu * 4096)} MB for this cpu)"
+        )
+
+
+# customHealthCheckConfig (FC's ranges and defaults): the custom runtime's server is probed
+# with GET httpGetUrl on caPort before its first request and every periodSeconds after.
+MAX_HEALTH_URL = 2048
+HEALTH_RANGES = {
+    "initialDelaySeconds": (0, 120, 0),
+    "periodSeconds": (1, 120, 3),
+    "timeoutSeconds": (1, 3, 1),
+    "failureThreshold": (1, 120, 3),
+    "successThreshold": (1, 120, 1),
+}
+
+
+def check_health(probe: CustomHealthCheckConfig) -> None:
+    """Raises: errors.InvalidArgument: a field out of FC's range, or a URL that is not a path."""
+    url = probe.http_get_url
+    if (
+        url is not None
+        and url != ""
+        and (not url.startswith("/") or len(url) > MAX_HEALTH_URL or any(c.isspace() for c in url))
+    ):
+        raise errors.InvalidArgument(
+            f"customHealthCheckConfig.httpGetUrl must be a path starting with '/' without "
+            f"spaces, at most {MAX_HEALTH_URL} characters"
+        )
+    for field, (low, high, _) in HEALTH_RANGES.items():
+        _check_range(f"customHealthCheckConfig.{field}", getattr(probe, _snake(field)), low, high)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[A-Z]", lambda m: "_" + m[0].lower(), name)
+
+
+def health_check(
+    probe: CustomHealthCheckConfig | None,
+) -> tuple[str, int, int, int, int, int] | None:
+    """(url, initial delay, period, timeout, failure and success thresholds) with FC's
+    defaults, or None when no httpGetUrl is set."""
+    if probe is None or not probe.http_get_url:
+        return None
+    values = [
+        default if (value := getattr(probe, _snake(field))) is None else int(value)
+        for field, (_, _, default) in HEALTH_RANGES.items()
+    ]
+    return (probe.http_get_url, *values)  # type: ignore[return-value]
 
 
 def _check_range(field: str, value: int | None, low: int, high: int) -> None:
@@ -360,6 +514,21 @@ def check_function(function: StoredFunction) -> None:
                     f"{field} '{value}' is invalid for runtime {function.runtime}: it must be "
                     "of the form 'file.function', e.g. 'index.handler'"
                 )
+    if function.cpu is not None:
+        check_cpu(function.cpu, function.memory_size)
+    soft = function.instance_soft_concurrency
+    if soft is not None and soft > function.instance_concurrency:
+        raise errors.InvalidArgument(
+            f"instanceSoftConcurrency {soft} is invalid: it must not exceed "
+            f"instanceConcurrency ({function.instance_concurrency})"
+        )
+    if health_check(function.custom_health_check_config) and not function.runtime.startswith(
+        "custom"
+    ):
+        raise errors.InvalidArgument(
+            "customHealthCheckConfig applies to custom runtimes only: runtime "
+            f"{function.runtime} has no server to probe"
+        )
     if function.runtime == CUSTOM_CONTAINER and not (
         function.custom_container_config and function.custom_container_config.image
     ):

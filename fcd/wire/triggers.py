@@ -133,6 +133,12 @@ def _validate_http(config: dict[str, Any]) -> None:
     disable = config_value(config, "disableURLInternet")
     if disable is not None and not isinstance(disable, bool):
         raise errors.InvalidArgument("triggerConfig.disableURLInternet must be a boolean")
+    if disable:
+        raise errors.InvalidArgument(
+            "triggerConfig.disableURLInternet is not supported: fcd has no internal network "
+            "apart from the public one, so the trigger would stay reachable on every listener; "
+            "use authType function or jwt to restrict who may call it"
+        )
     auth_config = config_value(config, "authConfig")
     if auth_type == "jwt":
         jwt_auth.parse(auth_config)

@@ -97,8 +97,62 @@ class Agent:
                     break
             except OSError:
                 time.sleep(0.0005 if time.monotonic() < fast_until else 0.005)
+        health = list(msg.get("health") or ())  # type: ignore[call-overload]
+        if health:
+            url, delay, period, timeout, failures, successes = health
+            time.sleep(int(delay))  # initialDelaySeconds, as FC waits before the first probe
+            failed = self._probe(str(url), int(period), int(timeout), int(failures), int(successes))
+            if failed:
+                message = f"the custom runtime failed its health check GET {url}: {failed}"
+                return self._failed("FunctionNotStarted", message, times)
+            threading.Thread(
+                target=self._keep_probing,
+                args=(str(url), int(period), int(timeout), int(failures)),
+                daemon=True,
+            ).start()
         threading.Thread(target=self._watch, daemon=True).start()
         self.channel.send({"t": "loaded", "ok": True, **times, "loaded": time.monotonic()})
+
+    def _check(self, url: str, timeout: int) -> str:
+        """One probe: "" when the server answers 2xx or 3xx, else why not."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("GET", url)
+            status = conn.getresponse().status
+            return "" if 200 <= status < 400 else f"status {status}"
+        except (OSError, http.client.HTTPException) as e:
+            return type(e).__name__
+        finally:
+            conn.close()
+
+    def _probe(self, url: str, period: int, timeout: int, failures: int, successes: int) -> str:
+        """Probe every ``period`` s until ``successes`` in a row ("") or ``failures`` in a row."""
+        ok = bad = 0
+        while True:
+            failed = self._check(url, timeout)
+            ok, bad = (0, bad + 1) if failed else (ok + 1, 0)
+            if bad >= failures:
+                return failed
+            if ok >= successes:
+                return ""
+            time.sleep(period)
+
+    def _keep_probing(self, url: str, period: int, timeout: int, failures: int) -> None:
+        """While the instance lives: ``failures`` failed probes in a row end it (FC replaces an
+        unhealthy instance; here the daemon sees the runtime exit and retires it)."""
+        bad = 0
+        while True:
+            time.sleep(period)
+            failed = self._check(url, timeout)
+            bad = bad + 1 if failed else 0
+            if bad >= failures:
+                os.write(
+                    2, f"custom runtime failed its health check GET {url}: {failed}\n".encode()
+                )
+                if self.server is not None:  # the instance ends with its server
+                    self.server.kill()
+                    self.server.wait()
+                os._exit(1)
 
     def _failed(self, code: str, message: str, times: dict[str, float]) -> None:
         import json

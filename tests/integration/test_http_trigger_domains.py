@@ -18,10 +18,12 @@ from pathlib import Path
 import fc2
 import pytest
 import requests
+from fc2.fc_exceptions import FcError
 
 from tests.conftest import make_client
 from tests.daemon import RunningDaemon, free_port, start_daemon
 from tests.integration.test_http_trigger import METHODS, WSGI_ECHO, http_trigger, write_code
+from tests.signed_http import api_call
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO / "tests" / "node" / "node_modules"
@@ -267,3 +269,57 @@ def https(port: int, name: str, path: str, *options: str) -> subprocess.Complete
         timeout=30,
         check=False,
     )
+
+
+def test_route_rewrite_config_changes_the_path_the_function_sees(
+    client: fc2.Client, daemon: RunningDaemon, service: str, unique: str, tmp_path: Path
+) -> None:
+    api = wsgi_function(client, service, "rw", tmp_path)
+    domain = f"rw-{unique}.example.test".lower().replace("_", "-")
+    rules = {
+        "equalRules": [{"match": "/old", "replacement": "/new"}],
+        "wildcardRules": [{"match": "^/api/*", "replacement": "/$1"}],
+        "regexRules": [{"match": "^/v(\\d+)/(.*)$", "replacement": "/version/$1/$2"}],
+    }
+    route = {"path": "/*", "serviceName": service, "functionName": api, "rewriteConfig": rules}
+    client.create_custom_domain(domain, protocol="HTTP", routeConfig={"routes": [route]})
+    try:
+
+        def seen(path: str) -> str:
+            host = f"{domain}:{daemon.port}"
+            response = requests.get(daemon.endpoint + path, headers={"Host": host}, timeout=30)
+            assert response.status_code == 200, response.text
+            return str(response.json()["path"])
+
+        assert seen("/old") == "/new"
+        assert seen("/api/items") == "/items"
+        assert seen("/v2/a/b") == "/version/2/a/b"
+        assert seen("/other") == "/other"
+        stored = client.get_custom_domain(domain).data["routeConfig"]["routes"][0]
+        assert stored["rewriteConfig"]["regexRules"][0]["match"] == "^/v(\\d+)/(.*)$"
+    finally:
+        client.delete_custom_domain(domain)
+
+
+def test_unusable_rewrite_rules_and_tls_settings_are_refused(
+    client: fc2.Client, daemon: RunningDaemon, service: str, unique: str
+) -> None:
+    domain = f"bad-{unique}.example.test".lower().replace("_", "-")
+    bad_rule = {"regexRules": [{"match": "(", "replacement": "/x"}]}
+    route = {"path": "/*", "serviceName": service, "functionName": "f", "rewriteConfig": bad_rule}
+    with pytest.raises(FcError) as regex:
+        client.create_custom_domain(domain, protocol="HTTP", routeConfig={"routes": [route]})
+    assert regex.value.status_code == 400
+    # The SDK has no tlsConfig argument: signed raw requests.
+    for tls in ({"minVersion": "TLSv1.0"}, {"cipherSuites": ["TLS_RSA_WITH_RC4_128_SHA"]}):
+        body = {"domainName": domain, "protocol": "HTTP", "tlsConfig": tls}
+        refused = api_call(daemon, "POST", "/custom-domains", body)
+        assert refused.status_code == 400, refused.text
+        assert "not supported" in refused.json()["ErrorMessage"]
+    body = {
+        "domainName": domain,
+        "protocol": "HTTP",
+        "tlsConfig": {"minVersion": "TLSv1.2", "maxVersion": "TLSv1.3"},
+    }
+    assert api_call(daemon, "POST", "/custom-domains", body).status_code == 200
+    client.delete_custom_domain(domain)

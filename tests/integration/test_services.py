@@ -48,14 +48,27 @@ def test_duplicate_and_invalid_names(client: fc2.Client, unique: str) -> None:
     client.delete_service(name)
 
 
-def test_tracing_config_cleared_by_empty_object(client: fc2.Client, unique: str) -> None:
+def test_tracing_config_jaeger_is_kept_other_types_refused(client: fc2.Client, unique: str) -> None:
+    """A Jaeger endpoint reaches functions as context.tracing.jaegerEndpoint (the conformance
+    corpus checks that); FC traces to Jaeger only, so another type is refused."""
     name = f"trace_{unique}"
-    client.create_service(
-        name, tracingConfig={"type": "Jaeger", "params": {"endpoint": "http://jaeger"}}
-    )
+    jaeger = {"type": "Jaeger", "params": {"endpoint": "http://jaeger:14268"}}
+    created = client.create_service(name, tracingConfig=jaeger)
+    assert created.data["tracingConfig"] == jaeger
+    with pytest.raises(FcError) as bad:
+        client.update_service(name, tracingConfig={"type": "Zipkin", "params": {}})
+    assert bad.value.status_code == 400
     cleared = client.update_service(name, tracingConfig={})
     assert cleared.data["tracingConfig"] == {"type": None, "params": None}
     client.delete_service(name)
+
+
+def test_vpc_config_is_refused(client: fc2.Client, unique: str) -> None:
+    name = f"vpc_{unique}"
+    with pytest.raises(FcError) as bad:
+        client.create_service(name, vpcConfig={"vpcId": "vpc-1", "vSwitchIds": ["vsw-1"]})
+    assert bad.value.status_code == 400
+    assert "internetAccess" in bad.value.message
 
 
 def test_list_prefix_start_key_and_tokens(client: fc2.Client, unique: str) -> None:

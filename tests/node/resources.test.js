@@ -144,9 +144,12 @@ describe('async invoke config', () => {
   const fc = client();
   const service = unique('node_async');
   const fn = 'asyncTest';
+  // The SDK's own test names an MNS queue; fcd has no MNS, so a function destination here.
   const asyncConfig = {
     destinationConfig: {
-      onSuccess: { destination: `acs:mns:${REGION}:${ACCOUNT_ID}:/queues/sth/messages` },
+      onSuccess: {
+        destination: `acs:fc:${REGION}:${ACCOUNT_ID}:services/${service}.LATEST/functions/${fn}`,
+      },
     },
     maxAsyncRetryAttempts: 1,
     maxAsyncEventAgeInSeconds: 100,
@@ -161,6 +164,14 @@ describe('async invoke config', () => {
   after(async () => {
     await fc.deleteFunction(service, fn);
     await fc.deleteService(service);
+  });
+
+  it('an MNS destination is refused: there is no MNS to deliver to', async () => {
+    await rejectsWith(fc.putFunctionAsyncConfig(service, fn, '', {
+      destinationConfig: {
+        onSuccess: { destination: `acs:mns:${REGION}:${ACCOUNT_ID}:/queues/sth/messages` },
+      },
+    }), { status: 400, name: 'FCInvalidArgumentError', message: /no MNS/ });
   });
 
   it('putFunctionAsyncConfig defaults the qualifier to LATEST', async () => {

@@ -9,6 +9,7 @@ import pytest
 
 from fcd.instances.instance import StartFailure
 from tests.sandbox.conftest import Starter, invoke
+from tests.waiting import wait_until_async
 
 SERVER = {
     "bootstrap": """\
@@ -127,3 +128,52 @@ async def test_start_failures_name_the_cause(start: Starter) -> None:
     with pytest.raises(StartFailure) as failure:
         await start(files, runtime="custom", ca_port=port(), custom_command=("/code/run.sh",))
     assert failure.value.code == "CAFilePermission"
+
+
+# A server whose GET /ready answers 503 once a request asked it to ("sick"), or always
+# when it was started with READY_FAILS set.
+_SICK_STATE = 'state = {"initialized": 0, "sick": bool(os.environ.get("READY_FAILS"))}'
+_SICK_POST = (
+    'if body == b"sick":\n'
+    '                    state["sick"] = True\n'
+    '                if body == b"fail":'
+)
+_SICK_GET = (
+    'if self.path == "/ready" and state["sick"]:\n'
+    '                    return self.reply(503, b"")\n'
+    '                if self.path == "/pre-stop":'
+)
+
+
+def _health_server() -> dict[str, str]:
+    text = SERVER["bootstrap"]
+    text = text.replace('state = {"initialized": 0}', _SICK_STATE)
+    text = text.replace('if body == b"fail":', _SICK_POST)
+    text = text.replace('if self.path == "/pre-stop":', _SICK_GET)
+    return {"bootstrap": text}
+
+
+HEALTH_SERVER = _health_server()
+
+
+async def test_health_check_gates_the_start(start: Starter) -> None:
+    """customHealthCheckConfig: GET httpGetUrl must succeed before the first request."""
+    with pytest.raises(StartFailure) as failure:
+        await start(
+            HEALTH_SERVER,
+            runtime="custom",
+            ca_port=port(),
+            environment={"READY_FAILS": "1"},
+            health=("/ready", 0, 1, 1, 2, 1),
+        )
+    assert "health check GET /ready" in str(failure.value)
+
+
+async def test_failed_health_checks_end_a_running_instance(start: Starter) -> None:
+    """failureThreshold failed probes in a row end the instance (FC replaces it)."""
+    instance = await start(
+        HEALTH_SERVER, runtime="custom", ca_port=port(), health=("/ready", 0, 1, 1, 1, 1)
+    )
+    assert (await invoke(instance, b"hello")).error_type is None
+    await invoke(instance, b"sick")
+    await wait_until_async(lambda: not instance._alive, timeout=20, message="still alive")

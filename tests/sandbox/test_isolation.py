@@ -246,3 +246,31 @@ async def test_pool_of_pre_made_sandboxes(tmp_path: Path) -> None:
             refill.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refill
+
+
+async def test_cpu_is_a_cfs_quota(sandboxed: Starter) -> None:
+    """A function's cpu caps it (cpu.cfs_quota_us / cpu.max): a spinning handler at 0.05 vCPU
+    is throttled by the kernel."""
+    spin = {
+        "index.py": """
+            import time
+
+            def handler(event, context):
+                end = time.monotonic() + 0.5
+                while time.monotonic() < end:
+                    pass
+                return "spun"
+        """
+    }
+    instance = await sandboxed(spin, cpu=0.05)
+    assert (await invoke(instance)).body == b"spun"
+    group = instance.sandbox.group
+    assert group is not None
+    if hasattr(group, "dirs"):  # cgroup v1
+        cpu_dir = group.dirs["cpu"]
+        assert (cpu_dir / "cpu.cfs_quota_us").read_text().split() == ["5000"]
+    else:
+        cpu_dir = group.path
+        assert (cpu_dir / "cpu.max").read_text().split() == ["5000", "100000"]
+    stat = dict(line.split() for line in (cpu_dir / "cpu.stat").read_text().splitlines())
+    assert int(stat["nr_throttled"]) > 0

@@ -80,3 +80,13 @@ def test_request_head_limits_must_be_positive(tmp_path: Path, key: str) -> None:
     path.write_text(f"[limits]\n{key} = 0\n")
     with pytest.raises(ConfigError, match=f"limits.{key}"):
         load(path, {})
+
+
+def test_nas_exports_are_the_operators_keys(tmp_path: Path) -> None:
+    path = tmp_path / "fcd.toml"
+    path.write_text('[nas]\nexports = { "srv.nas.example:/share" = "/srv/nas/share" }\n')
+    assert load(path, {}).nas.exports == {"srv.nas.example:/share": "/srv/nas/share"}
+    for bad in ('{ "no-path" = "/srv" }', '{ "srv:/x" = "relative/dir" }', '"/srv"'):
+        path.write_text(f"[nas]\nexports = {bad}\n")
+        with pytest.raises(ConfigError, match=r"nas\.exports"):
+            load(path, {})

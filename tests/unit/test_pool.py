@@ -152,3 +152,27 @@ def test_drain_stops_idle_now_and_busy_after_their_last_request() -> None:
 def test_concurrency_bounds(concurrency: int) -> None:
     with pytest.raises(ValueError, match=r"1\.\.100"):
         make_pool(concurrency=concurrency)
+
+
+def test_soft_concurrency_scales_out_first_then_fills_hard_slots() -> None:
+    """instanceSoftConcurrency: a new instance once each holds `soft` requests; at the
+    instance cap, requests still take slots up to instanceConcurrency."""
+    pool = make_pool(concurrency=4, max_instances=2)
+    pool.soft_concurrency = 2
+    assert pool.acquire() == Assigned("c-0", start=True)
+    pool.started("c-0", now=1.0)
+    assert pool.acquire() == Assigned("c-0")
+    assert pool.acquire() == Assigned("c-1", start=True)  # c-0 reached the soft limit
+    pool.started("c-1", now=1.0)
+    assert pool.acquire() == Assigned("c-1")
+    # Both at the soft limit and no room for a third: the hard slots are used.
+    assert {pool.acquire().instance_id for _ in range(4)} == {"c-0", "c-1"}  # type: ignore[union-attr]
+    assert isinstance(pool.acquire(), Rejected)
+
+
+def test_soft_concurrency_equal_to_hard_changes_nothing() -> None:
+    pool = make_pool(concurrency=2, max_instances=2)
+    pool.soft_concurrency = 2
+    assert pool.acquire() == Assigned("c-0", start=True)
+    assert pool.acquire() == Assigned("c-0", wait=True)
+    assert pool.acquire() == Assigned("c-1", start=True)
