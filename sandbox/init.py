@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import glob
 import os
 import socket
 import struct
@@ -77,6 +78,15 @@ ETC_BINDS = (
     "gai.conf",
 )
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+# The host's third-party Python packages (Debian's and pip's), hidden under an empty read-only
+# tmpfs: functions see the standard library, their code, layers and fcd's preinstalled set
+# only, as on FC, also from a python3 they start themselves. Listed once, in the zygote.
+HOST_PACKAGE_DIRS = tuple(
+    path
+    for pattern in ("/usr/lib/python3*/*-packages", "/usr/local/lib/python3*/*-packages")
+    for path in sorted(glob.glob(pattern))
+    if os.path.basename(path) in ("dist-packages", "site-packages") and os.path.isdir(path)
+)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -221,6 +231,11 @@ def prepare_root(desc: dict[str, object]) -> None:
     runtime_dir = desc.get("runtime_dir")
     if runtime_dir:
         bind(str(runtime_dir), root + "/var/fc/runtime")
+        # ESM resolution ignores NODE_PATH but looks in every parent of /code: the preinstalled
+        # node modules resolve from `import` as from `require` (after /code/node_modules).
+        os.symlink("/var/fc/runtime/nodejs/node_modules", root + "/node_modules")
+    for path in HOST_PACKAGE_DIRS:
+        mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
     mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=1777")
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 

@@ -288,6 +288,7 @@ class Zygote:
             self._process = await asyncio.create_subprocess_exec(
                 self.python,
                 "-I",
+                "-S",  # no site-packages, no .pth files: functions see none of the host's
                 str(ZYGOTE),
                 str(RUNTIMES),
                 str(theirs.fileno()),
