@@ -8,11 +8,12 @@ uses these in the processes it forks:
       └─ pid 1 of a new pid namespace, in the sandbox's cgroup: builds the root, reaps orphans
            └─ runtime: uid/gid from the daemon's pool, no_new_privs
 
-The root is a small tmpfs with read-only binds of the host's system directories, a minimal
-/etc, the function's code read-only at /code, layers at /opt (overlay when several, the first
-one wins), a size-capped tmpfs at /tmp, a private /proc and a /dev with only harmless nodes. It
-is built in two steps, :func:`prepare_root` (generic, ahead of requests) and
-:func:`specialise_root` (the function's files, then pivot_root and detaching the host's tree).
+The root is a small tmpfs with read-only binds of the host's system directories (the host's
+Python packages hidden), a minimal /etc, the function's code read-only at /code, layers at /opt
+(overlay when several, the first one wins), the instance's own disk at /tmp (diskSize), a
+private /proc and a /dev with only harmless nodes. It is built in two steps,
+:func:`prepare_root` (generic, ahead of requests) and :func:`specialise_root` (the function's
+files, then pivot_root and detaching the host's tree).
 """
 
 from __future__ import annotations
@@ -236,8 +237,15 @@ def prepare_root(desc: dict[str, object]) -> None:
         os.symlink("/var/fc/runtime/nodejs/node_modules", root + "/node_modules")
     for path in HOST_PACKAGE_DIRS:
         mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
-    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=1777")
+    mount_tmp(root, str(desc["tmp_device"]))
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def mount_tmp(root: str, device: str) -> None:
+    """Mount the instance's disk at /tmp: an empty ext4 on a loop device, its root already
+    mode 1777 (see fcd/isolation/scratch.py); ``discard`` gives the host its blocks back when
+    the function deletes files."""
+    mount(device, root + "/tmp", "ext4", MS_NOSUID | MS_NODEV, "discard,noinit_itable")
 
 
 def specialise_root(desc: dict[str, object], spec: dict[str, object]) -> None:
@@ -310,8 +318,10 @@ def _mount_function(root: str, spec: dict[str, object], host: str) -> None:
     """Code at /code, layers at /opt, NAS mounts, /tmp's size; ``host`` prefixes host paths."""
     bind(host + str(spec["code_dir"]), root + "/code")
     _mount_layers(root, [host + str(d) for d in spec.get("layer_dirs", [])])  # type: ignore[attr-defined]
-    tmp_size = int(spec.get("tmp_size_mb", 512))  # type: ignore[call-overload]
-    mount("tmpfs", root + "/tmp", "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={tmp_size}m")
+    tmp_device = spec.get("tmp_device")
+    if tmp_device:  # another size than the pre-made sandbox's disk: swap it for this one
+        _check(_libc.umount2((root + "/tmp").encode(), MNT_DETACH), "umount /tmp")
+        mount_tmp(root, host + str(tmp_device))
     for source, target, read_only in spec.get("mounts", []):  # type: ignore[attr-defined]
         _mkdir(root + target)
         bind(host + source, root + target, bool(read_only))

@@ -88,6 +88,7 @@ class FunctionVersion:
     pre_freeze: tuple[str, int]
     internet_access: bool
     layers: tuple[str, ...]  # package digests, first layer first
+    disk_mb: int = 512  # diskSize: the size of the instance's /tmp
 
     @property
     def name(self) -> str:
@@ -231,4 +232,5 @@ def _decode(
         pre_freeze=(pre_freeze.handler or "", pre_freeze.timeout or 3),
         internet_access=service_config.internet_access is not False,
         layers=tuple(layer.sha256 for layer in stored.layer_code),
+        disk_mb=stored.disk_size,
     )

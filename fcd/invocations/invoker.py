@@ -251,4 +251,5 @@ class Invoker:
             pre_stop_timeout_s=version.pre_stop[1],
             pre_freeze_handler=version.pre_freeze[0],
             pre_freeze_timeout_s=version.pre_freeze[1],
+            tmp_size_mb=version.disk_mb,
         )
