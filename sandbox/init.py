@@ -244,8 +244,11 @@ def prepare_root(desc: dict[str, object]) -> None:
 def mount_tmp(root: str, device: str) -> None:
     """Mount the instance's disk at /tmp: an empty ext4 on a loop device, its root already
     mode 1777 (see fcd/isolation/scratch.py); ``discard`` gives the host its blocks back when
-    the function deletes files."""
-    mount(device, root + "/tmp", "ext4", MS_NOSUID | MS_NODEV, "discard,noinit_itable")
+    the function deletes files; ``nobarrier``: no cache flushes, which would fsync the backing
+    file on the host's disk for a disk that is thrown away with its instance (an fsync in the
+    function, and the unmount when the instance ends, 6.6 against 10.2 ms on a loaded host).
+    """
+    mount(device, root + "/tmp", "ext4", MS_NOSUID | MS_NODEV, "discard,noinit_itable,nobarrier")
 
 
 def specialise_root(desc: dict[str, object], spec: dict[str, object]) -> None:

@@ -494,11 +494,22 @@ class Isolation:
 
     # -- making sandboxes --------------------------------------------------------------------
     async def _prepare(self, kind: Kind = "generic", background: bool = False) -> Prepared:
-        """Have the zygote fork a generic sandbox, in a fresh cgroup when isolated.
+        """Have the zygote fork a generic sandbox, in a fresh cgroup and with its /tmp disk
+        mounted when isolated.
 
         Raises:
-            OSError: the cgroup, pipes or the fork could not be made.
+            OSError: the disk, cgroup, pipes or the fork could not be made.
         """
+        disk = await self._attach_disk(PREPARED_DISK_MB) if self.isolated else None
+        try:
+            return await self._fork_prepared(kind, background, disk)
+        finally:
+            if disk is not None:
+                disk.close()  # mounted by the sandbox by now, or never: then the device is freed
+
+    async def _fork_prepared(
+        self, kind: Kind, background: bool, disk: scratch.Disk | None
+    ) -> Prepared:
         group = None
         if self.isolated:
             assert self.backend is not None
@@ -518,10 +529,9 @@ class Isolation:
             "background": background,
         }
         uid = None
-        disk = None
-        if self.isolated:
-            disk = await self._attach_disk(PREPARED_DISK_MB)
+        if disk is not None:
             description["tmp_device"] = disk.device
+        if self.isolated:
             uid = self._free_uids.pop(0)
             description["uid"] = uid
         if kind == "node":
@@ -544,8 +554,6 @@ class Isolation:
                 group.remove()
             if uid is not None:
                 self._free_uids.append(uid)
-            if disk is not None:
-                disk.close()
             raise
         finally:
             theirs.close()
@@ -556,11 +564,7 @@ class Isolation:
         prepared = Prepared(Watched(pid), ours, out_r, err_r, group, kind, setup_ours, uid)
         prepared.disk_mb = disk.size_mb if disk is not None else 0
         try:
-            try:
-                await self._await_prepared(prepared)
-            finally:
-                if disk is not None:
-                    disk.close()  # mounted by now (or never: then the device is freed here)
+            await self._await_prepared(prepared)
             if self.isolated and background:
                 # Most functions have internet access: pay for the veth pair ahead too.
                 try:
