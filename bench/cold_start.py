@@ -6,6 +6,7 @@ run (``/usr/bin/python3 -c pass`` and ``node -e 0`` with a clean environment; fo
 time to the first accept of the same server run bare) and the ratio to it (DESIGN §7).
 
     sudo .venv/bin/python bench/cold_start.py [--runs 50] [--isolation namespaces|none]
+        [--settle-ms 5]   (pause between pool-empty starts)
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ def write(base: Path, files: dict[str, str]) -> Path:
 # CPU is shared in proportion to memorySize (1024 MB = the weight of an ordinary process, like
 # the floors'); a smaller function runs at a fraction of the floor's weight on a busy host.
 MEMORY_MB = 1024
+# Pause between pool-empty starts; --settle-ms raises it to keep the previous instance's
+# teardown (its /tmp disk is unmounted by a kernel worker a jiffy after it exits) apart.
+SETTLE_S = 0.005
 
 
 def spec(code: Path, runtime: str) -> InstanceSpec:
@@ -135,14 +139,19 @@ def spec(code: Path, runtime: str) -> InstanceSpec:
 
 
 async def cold_starts(
-    isolation: Isolation, code: Path, runtime: str, runs: int, pooled: bool
+    isolation: Isolation,
+    code: Path,
+    runtime: str,
+    runs: int,
+    pooled: bool,
+    settle_s: float = SETTLE_S,
 ) -> tuple[list[float], list[tuple[float, float, float, float]]]:
     samples, parts = [], []
     for _ in range(runs):
         if pooled:
             await isolation.filled()
         else:
-            await asyncio.sleep(0.005)  # let the previous instance's teardown settle
+            await asyncio.sleep(settle_s)  # let the previous instance's teardown settle
         t0 = time.perf_counter()
         instance = await Instance.start(spec(code, runtime), isolation, lambda *a: None)
         result = await instance.invoke(InvokeRequest(str(uuid.uuid4()), b"", 10))
@@ -182,14 +191,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     default = "namespaces" if os.geteuid() == 0 else "none"
     parser.add_argument("--isolation", choices=["namespaces", "none"], default=default)
+    parser.add_argument("--settle-ms", type=float, default=SETTLE_S * 1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fcd-bench-") as tmp:
         base = Path(tmp)
         base.chmod(0o755)
-        asyncio.run(measure(base, args.runs, args.isolation))
+        asyncio.run(measure(base, args.runs, args.isolation, args.settle_ms / 1000))
 
 
-async def measure(base: Path, runs: int, mode: str) -> None:
+async def measure(base: Path, runs: int, mode: str, settle_s: float = SETTLE_S) -> None:
     py, node, custom = await asyncio.to_thread(make_code, base)
     py_floor = await asyncio.to_thread(floor_exec, ["/usr/bin/python3", "-c", "pass"], runs)
     node_floor = await asyncio.to_thread(floor_exec, ["/usr/bin/node", "-e", "0"], runs)
@@ -224,7 +234,7 @@ async def measure(base: Path, runs: int, mode: str) -> None:
         report(name, samples, "python3 -c pass", py_floor, parts)
 
     async def python_empty(iso: Isolation) -> None:
-        samples, parts = await cold_starts(iso, py, "python3", runs, False)
+        samples, parts = await cold_starts(iso, py, "python3", runs, False, settle_s)
         report("python3 pool empty", samples, "python3 -c pass", py_floor, parts)
 
     async def nodejs(iso: Isolation) -> None:

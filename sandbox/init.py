@@ -8,11 +8,12 @@ uses these in the processes it forks:
       └─ pid 1 of a new pid namespace, in the sandbox's cgroup: builds the root, reaps orphans
            └─ runtime: uid/gid from the daemon's pool, no_new_privs
 
-The root is a small tmpfs with read-only binds of the host's system directories, a minimal
-/etc, the function's code read-only at /code, layers at /opt (overlay when several, the first
-one wins), a size-capped tmpfs at /tmp, a private /proc and a /dev with only harmless nodes. It
-is built in two steps, :func:`prepare_root` (generic, ahead of requests) and
-:func:`specialise_root` (the function's files, then pivot_root and detaching the host's tree).
+The root is a small tmpfs with read-only binds of the host's system directories (the host's
+Python packages hidden), a minimal /etc, the function's code read-only at /code, layers at /opt
+(overlay when several, the first one wins), the instance's own disk at /tmp (diskSize), a
+private /proc and a /dev with only harmless nodes. It is built in two steps,
+:func:`prepare_root` (generic, ahead of requests) and :func:`specialise_root` (the function's
+files, then pivot_root and detaching the host's tree).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import glob
 import os
 import socket
 import struct
@@ -79,6 +81,15 @@ ETC_BINDS = (
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
 # Last on every sandboxed runtime's PATH: links to the interpreters (see _link_commands).
 COMMANDS_DIR = "/var/fc/bin"
+# The host's third-party Python packages (Debian's and pip's), hidden under an empty read-only
+# tmpfs: functions see the standard library, their code, layers and fcd's preinstalled set
+# only, as on FC, also from a python3 they start themselves. Listed once, in the zygote.
+HOST_PACKAGE_DIRS = tuple(
+    path
+    for pattern in ("/usr/lib/python3*/*-packages", "/usr/local/lib/python3*/*-packages")
+    for path in sorted(glob.glob(pattern))
+    if os.path.basename(path) in ("dist-packages", "site-packages") and os.path.isdir(path)
+)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -224,7 +235,12 @@ def prepare_root(desc: dict[str, object]) -> None:
     runtime_dir = desc.get("runtime_dir")
     if runtime_dir:
         bind(str(runtime_dir), root + "/var/fc/runtime")
-    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=1777")
+        # ESM resolution ignores NODE_PATH but looks in every parent of /code: the preinstalled
+        # node modules resolve from `import` as from `require` (after /code/node_modules).
+        os.symlink("/var/fc/runtime/nodejs/node_modules", root + "/node_modules")
+    for path in HOST_PACKAGE_DIRS:
+        mount("tmpfs", root + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    mount_tmp(root, str(desc["tmp_device"]))
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
@@ -235,6 +251,16 @@ def _link_commands(root: str, commands: dict[str, str]) -> None:
     for name, target in commands.items():
         if "/" not in name and os.path.isabs(target):
             os.symlink(target, f"{root}{COMMANDS_DIR}/{name}")
+
+
+def mount_tmp(root: str, device: str) -> None:
+    """Mount the instance's disk at /tmp: an empty ext4 on a loop device, its root already
+    mode 1777 (see fcd/isolation/scratch.py); ``discard`` gives the host its blocks back when
+    the function deletes files; ``nobarrier``: no cache flushes, which would fsync the backing
+    file on the host's disk for a disk that is thrown away with its instance (an fsync in the
+    function, and the unmount when the instance ends, 6.6 against 10.2 ms on a loaded host).
+    """
+    mount(device, root + "/tmp", "ext4", MS_NOSUID | MS_NODEV, "discard,noinit_itable,nobarrier")
 
 
 def specialise_root(desc: dict[str, object], spec: dict[str, object]) -> None:
@@ -310,8 +336,10 @@ def _mount_function(root: str, spec: dict[str, object], host: str) -> None:
     """Code at /code, layers at /opt, NAS mounts, /tmp's size; ``host`` prefixes host paths."""
     bind(host + str(spec["code_dir"]), root + "/code")
     _mount_layers(root, [host + str(d) for d in spec.get("layer_dirs", [])])  # type: ignore[attr-defined]
-    tmp_size = int(spec.get("tmp_size_mb", 512))  # type: ignore[call-overload]
-    mount("tmpfs", root + "/tmp", "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={tmp_size}m")
+    tmp_device = spec.get("tmp_device")
+    if tmp_device:  # another size than the pre-made sandbox's disk: swap it for this one
+        _check(_libc.umount2((root + "/tmp").encode(), MNT_DETACH), "umount /tmp")
+        mount_tmp(root, host + str(tmp_device))
     for source, target, read_only in spec.get("mounts", []):  # type: ignore[attr-defined]
         _mkdir(root + target)
         bind(host + source, root + target, bool(read_only))

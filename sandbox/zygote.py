@@ -1,6 +1,6 @@
 """The zygote: one warm Python that forks every sandbox, so no interpreter starts on a cold start.
 
-Stdlib only and independent of fcd. The daemon starts it once (``python3 -I zygote.py
+Stdlib only and independent of fcd. The daemon starts it once (``python3 -I -S zygote.py
 <runtimes dir> <fd>``); it closes every descriptor but its stdio and that socket, denies itself
 and all it forks the kernel keyring (a seccomp filter, when root), imports the sandbox code,
 the python runtime, the custom-runtime agent and the standard modules handlers commonly use,
@@ -280,6 +280,12 @@ def main() -> None:
     if os.geteuid() == 0:
         # Every sandbox inherits this filter: no kernel keyring, so nothing crosses tenants there.
         sys.modules["_fcd_init"].forbid_keyrings()  # type: ignore[attr-defined]
+    # Started with -S (no site-packages, no .pth files): only site's builtins are wanted.
+    import site
+
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
     _load("_fcd_bootstrap", os.path.join(runtimes, "python", "bootstrap.py"))
     _load("_fcd_agent", os.path.join(runtimes, "custom", "agent.py"))
     for name in PRELOAD:

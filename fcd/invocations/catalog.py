@@ -113,6 +113,7 @@ class FunctionVersion:
     cpu: float | None = None  # vCPUs of CPU quota; None: none
     # customHealthCheckConfig: (url, initial delay, period, timeout, failures, successes)
     health: tuple[str, int, int, int, int, int] | None = None
+    disk_mb: int = 512  # diskSize: the size of the instance's /tmp
 
     @property
     def name(self) -> str:
@@ -271,4 +272,5 @@ def _decode(
         resolv_conf=resolv_conf(stored.custom_dns),
         cpu=stored.cpu,
         health=health_check(stored.custom_health_check_config),
+        disk_mb=stored.disk_size,
     )

@@ -290,4 +290,5 @@ class Invoker:
             resolv_conf=version.resolv_conf,
             cpu=version.cpu,
             health=version.health,
+            tmp_size_mb=version.disk_mb,
         )

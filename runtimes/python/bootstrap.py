@@ -200,6 +200,22 @@ def make_context(
     )
 
 
+def search_path(code_dir: str, runtime_dir: str, current: list[str]) -> list[str]:
+    """The module search path of a function: its code, its layers, the standard library, then
+    the packages FC preinstalls (``runtime_dir``/python/site); never the host's site-packages.
+
+    The preinstalled set comes after the standard library because it holds backports (enum34)
+    that would shadow the standard modules of the same name.
+    """
+    stdlib = [
+        p for p in current if p and os.path.basename(p) not in ("site-packages", "dist-packages")
+    ]
+    layers = ["/opt/python", f"/opt/python/lib/python3.{sys.version_info[1]}/site-packages"]
+    preinstalled = [os.path.join(runtime_dir, "python", "site")] if runtime_dir else []
+    ordered = [code_dir, *layers, *stdlib, *preinstalled]
+    return [p for i, p in enumerate(ordered) if p not in ordered[:i]]
+
+
 def resolve(spec: str, code_dir: str) -> object:
     """``index.handler``, ``pkg.mod.handler`` or ``dir/mod.handler`` → the callable it names.
 
@@ -350,13 +366,7 @@ class Runtime:
             "pre_stop": str(msg.get("pre_stop", "")),
             "pre_freeze": str(msg.get("pre_freeze", "")),
         }
-        for path in (
-            "/opt/python",
-            f"/opt/python/lib/python3.{sys.version_info[1]}/site-packages",
-            self.code_dir,
-        ):
-            if path not in sys.path:
-                sys.path.insert(0, path)
+        sys.path[:] = search_path(self.code_dir, os.environ.get("FC_SERVER_PATH", ""), sys.path)
         try:
             os.chdir(self.code_dir)
         except OSError:
