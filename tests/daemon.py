@@ -37,6 +37,9 @@ class RunningDaemon:
     port: int
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
+    # A TOML config file passed with --config (None: the embedded defaults and FCD_* only).
+    config: Path | None = None
+    umask: int = 0o022
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -48,9 +51,13 @@ class RunningDaemon:
 
     def start(self) -> RunningDaemon:
         with open(self.log_path, "ab") as log:
+            args = [sys.executable, "-m", "fcd", "serve"]
+            if self.config is not None:
+                args += ["--config", str(self.config)]
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "fcd", "serve"],
+                args,
                 env=self.env,
+                umask=self.umask,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -106,7 +113,14 @@ def daemon_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_daemon(data_dir: Path, **extra_env: str) -> RunningDaemon:
+def start_daemon(data_dir: Path, config: str = "", **extra_env: str) -> RunningDaemon:
+    """A daemon on a free port; ``config`` is TOML written beside the data dir and passed with
+    ``--config`` (settings that have no ``FCD_*`` variable)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    return RunningDaemon(data_dir, port, daemon_env(data_dir, port, **extra_env)).start()
+    path = None
+    if config:
+        path = data_dir.parent / f"fcd-{port}.toml"
+        path.write_text(config)
+    running = RunningDaemon(data_dir, port, daemon_env(data_dir, port, **extra_env), config=path)
+    return running.start()
