@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import urllib.parse
 
 import msgspec
 from quart import Blueprint, Response
 
-from fcd import errors, wire
+from fcd import egress, errors, wire
 from fcd.api import lookup
 from fcd.api.context import ctx
 from fcd.api.http import (
@@ -25,7 +26,7 @@ from fcd.api.http import (
     query_str,
     split_qualifier,
 )
-from fcd.invocations import async_records
+from fcd.invocations import async_records, destinations
 from fcd.store import docs
 from fcd.wire.async_invocations import StatefulInvocation, StatefulInvocationPage
 from fcd.wire.configs import (
@@ -56,12 +57,24 @@ _config_decoder = msgspec.json.Decoder(AsyncConfig)
 
 
 # pure decisions -----------------------------------------------------------------------------
-def check_destination(destination: str, region: str, account_id: str) -> None:
+def check_destination(
+    destination: str,
+    region: str,
+    account_id: str,
+    *,
+    allow: tuple[egress.Rule, ...] = (),
+    local: frozenset[egress.IPAddress] = frozenset(),
+) -> None:
     """A destination fcd can name: a function of this region and account, an http(s) URL
     (fcd's extension: the invocation record is POSTed there), or an MNS/EventBridge ARN.
 
+    An http(s) URL whose host is a literal address the daemon must not connect to (loopback,
+    link-local, one of ``local``, the host's addresses; :mod:`fcd.egress`) is refused here
+    unless ``allow`` lets it through; names are checked when the record is sent.
+
     Raises:
-        errors.InvalidArgument: anything else, or a function ARN of another region or account.
+        errors.InvalidArgument: anything else, a function ARN of another region or account, or
+            a forbidden literal address (the message names the config line that allows it).
     """
     fc = _FC_DESTINATION.fullmatch(destination)
     if fc is not None:
@@ -71,7 +84,10 @@ def check_destination(destination: str, region: str, account_id: str) -> None:
                 f"acs:fc:{region}:{account_id}:services/<service>[.<qualifier>]/functions/<name>"
             )
         return
-    if _HTTP_DESTINATION.fullmatch(destination) or _FOREIGN_DESTINATION.fullmatch(destination):
+    if _HTTP_DESTINATION.fullmatch(destination):
+        _check_http_target(destination, allow, local)
+        return
+    if _FOREIGN_DESTINATION.fullmatch(destination):
         return
     raise errors.InvalidArgument(
         f"destination '{destination}' is invalid: expected "
@@ -80,15 +96,38 @@ def check_destination(destination: str, region: str, account_id: str) -> None:
     )
 
 
+def _check_http_target(
+    url: str, allow: tuple[egress.Rule, ...], local: frozenset[egress.IPAddress]
+) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise errors.InvalidArgument(f"destination '{url}' is not a valid URL") from None
+    address = egress.literal_address(parts.hostname or "")
+    if address is None:
+        return
+    why = egress.refusal(address, port, allow=allow, host_addresses=local)
+    if why is not None:
+        raise errors.InvalidArgument(
+            f"destination '{url}' is {why}: fcd does not send records to this host or its "
+            f"local networks; the operator can allow it with {egress.how_to_allow(address, port)}"
+        )
+
+
 def _clean_destinations(
-    config: DestinationConfig, region: str, account_id: str
+    config: DestinationConfig,
+    region: str,
+    account_id: str,
+    allow: tuple[egress.Rule, ...],
+    local: frozenset[egress.IPAddress],
 ) -> DestinationConfig:
     """Empty destinations count as unset; the rest must be valid."""
     kept: dict[str, Destination | None] = {}
     for field in ("on_success", "on_failure"):
         target: Destination | None = getattr(config, field)
         if target is not None and target.destination:
-            check_destination(target.destination, region, account_id)
+            check_destination(target.destination, region, account_id, allow=allow, local=local)
             kept[field] = target
         else:
             kept[field] = None
@@ -96,7 +135,13 @@ def _clean_destinations(
 
 
 def apply_async_config(
-    current: AsyncConfig, change: AsyncConfigInput, region: str, account_id: str
+    current: AsyncConfig,
+    change: AsyncConfigInput,
+    region: str,
+    account_id: str,
+    *,
+    allow: tuple[egress.Rule, ...] = (),
+    local: frozenset[egress.IPAddress] = frozenset(),
 ) -> AsyncConfig:
     """A put: given fields replace the stored ones, absent ones are kept (FC's documented rule).
 
@@ -121,7 +166,7 @@ def apply_async_config(
         updates["max_async_retry_attempts"] = retries
     if change.destination_config is not None:
         updates["destination_config"] = _clean_destinations(
-            change.destination_config, region, account_id
+            change.destination_config, region, account_id, allow, local
         )
     if change.stateful_invocation is not None:
         updates["stateful_invocation"] = change.stateful_invocation
@@ -153,6 +198,8 @@ async def put_async_config(service_and_qualifier: str, function: str) -> Respons
     now = wire.timestamp(context.clock())
     region, account_id = context.config.region, context.config.account_id
     scope = lookup.function_scope(service, function)
+    allow = egress.parse_allow(context.config.async_.destination_allow)
+    local = destinations.host_addresses()
 
     def tx(conn: sqlite3.Connection) -> AsyncConfig:
         _check_function(conn, service, qualifier, function)
@@ -162,7 +209,7 @@ async def put_async_config(service_and_qualifier: str, function: str) -> Respons
             if stored
             else AsyncConfig(service, function, qualifier, created_time=now, last_modified_time=now)
         )
-        config = apply_async_config(current, change, region, account_id)
+        config = apply_async_config(current, change, region, account_id, allow=allow, local=local)
         config = msgspec.structs.replace(config, last_modified_time=now)
         docs.put(conn, lookup.ASYNC_CONFIG, scope, qualifier, wire.encode(config))
         return config

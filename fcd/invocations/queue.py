@@ -42,7 +42,7 @@ from typing import Any
 
 import msgspec
 
-from fcd import errors
+from fcd import egress, errors
 from fcd.config import Config
 from fcd.invocations import destinations, http_envelope
 from fcd.invocations.catalog import LATEST, Catalog
@@ -263,6 +263,11 @@ class AsyncQueue:
     _pending: set[tuple[str, str, str]] = field(default_factory=set)
     # The earliest due time of a queued row not yet due (a retry's backoff), as last fetched.
     _next_due: float = float("inf")
+    # Where http(s) destinations may connect although the address is local (config).
+    _allow: tuple[egress.Rule, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._allow = egress.parse_allow(self.config.async_.destination_allow)
 
     def __repr__(self) -> str:
         return f"<AsyncQueue running={len(self._tasks)}>"
@@ -573,7 +578,7 @@ class AsyncQueue:
             self._pending.add((follow_up.service, follow_up.qualifier, follow_up.function))
             self._wake.set()
         if changed and destination_status == "Pending":
-            delivered = await destinations.post(target, record)
+            delivered = await destinations.post(target, record, self._allow)
             await self.store.write(
                 _destination_status(row.seq, SUCCEEDED if delivered else FAILED), notify=False
             )
