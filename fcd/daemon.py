@@ -146,6 +146,8 @@ class Daemon:
             code.unpack,
             isolated=self.isolation.isolated,
         )
+        # A deleted or reconfigured function's instances are drained at once, not at keep-alive.
+        self.store.on_write(self.invoker.retire_stale)
         # Async invocations: committed to SQLite by the gateway (and triggers), run by workers.
         self.queue = AsyncQueue(self.store, self.catalog, self.invoker, config)
         self.store.on_write(self.queue.invalidate)
