@@ -120,16 +120,20 @@ def refusal(
     *,
     allow: tuple[Rule, ...],
     host_addresses: frozenset[IPAddress],
+    internal: tuple[IPNetwork, ...] = (),
 ) -> str | None:
     """Why the daemon must not connect to ``address:port`` (None: it may).
 
-    ``host_addresses`` are the addresses of the host's interfaces at the time of the check.
+    ``host_addresses`` are the addresses of the host's interfaces at the time of the check;
+    ``internal`` are networks of the host's own making (the sandboxes' veth pairs).
     """
     judged = _embedded_v4(address)
     if any(rule.matches(address, port) or rule.matches(judged, port) for rule in allow):
         return None
     if judged in host_addresses or address in host_addresses:
         return "an address of this host"
+    if any(judged in network for network in internal):
+        return "an address of the host's sandbox network"
     if judged.is_loopback:
         return "a loopback address"
     if judged.is_link_local:

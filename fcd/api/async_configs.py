@@ -107,7 +107,9 @@ def _check_http_target(
     address = egress.literal_address(parts.hostname or "")
     if address is None:
         return
-    why = egress.refusal(address, port, allow=allow, host_addresses=local)
+    why = egress.refusal(
+        address, port, allow=allow, host_addresses=local, internal=destinations.INTERNAL
+    )
     if why is not None:
         raise errors.InvalidArgument(
             f"destination '{url}' is {why}: fcd does not send records to this host or its "

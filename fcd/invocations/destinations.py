@@ -33,6 +33,10 @@ import psutil
 
 from fcd import egress
 from fcd.invocations.invoker import Invocation
+from fcd.isolation.netns import NETWORK as SANDBOX_NETWORK
+
+# Networks the host makes itself, refused like its own addresses.
+INTERNAL: tuple[egress.IPNetwork, ...] = (SANDBOX_NETWORK,)
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +144,7 @@ async def _checked_addresses(
     usable: list[egress.IPAddress] = []
     reasons: list[str] = []
     for address in dict.fromkeys(resolved):
-        why = egress.refusal(address, port, allow=allow, host_addresses=local)
+        why = egress.refusal(address, port, allow=allow, host_addresses=local, internal=INTERNAL)
         if why is None:
             usable.append(address)
         else:

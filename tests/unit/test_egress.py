@@ -83,3 +83,10 @@ def test_bad_allow_entries_are_named(entry: str) -> None:
 def test_literal_addresses_need_no_lookup(host: str, literal: str | None) -> None:
     found = egress.literal_address(host)
     assert (str(found) if found else None) == literal
+
+
+def test_the_sandbox_network_is_refused_when_named_internal() -> None:
+    sandbox = ipaddress.ip_address("10.200.0.2")
+    internal = (ipaddress.ip_network("10.200.0.0/16"),)
+    assert egress.refusal(sandbox, 80, allow=(), host_addresses=HOST) is None
+    assert egress.refusal(sandbox, 80, allow=(), host_addresses=HOST, internal=internal)
