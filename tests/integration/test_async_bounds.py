@@ -8,6 +8,7 @@ instance, a minute's sleep), so nothing it is sent finishes.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +103,26 @@ def test_the_database_does_not_grow_past_the_byte_cap(
     assert stored_bytes(daemon) <= CAP
     # The files hold the rows plus SQLite's own pages and WAL: bounded, not 40 x 100 KiB.
     assert files_size(daemon) - before < CAP + 2 * 1024 * 1024
+
+
+def test_a_timer_firing_on_a_full_queue_is_skipped_and_logged(
+    bounded: tuple[RunningDaemon, fc2.Client],
+) -> None:
+    daemon, client = bounded
+    url = daemon.endpoint + proxy("bounds", "small", "/x")
+    for n in range(DEPTH):
+        assert requests.post(url, data=b"%d" % n, headers=ASYNC, timeout=30).status_code == 202
+    client.create_trigger(
+        "bounds", "small", "tick", "timer", {"cronExpression": "@every 1s", "enable": True}, "", ""
+    )
+    deadline = time.monotonic() + 20
+    while "timer bounds/small/tick skipped" not in daemon.logs():
+        assert time.monotonic() < deadline, daemon.logs()[-2000:]
+        time.sleep(0.2)
+    assert "max_queued_per_function" in daemon.logs()
+    with sqlite3.connect(f"file:{daemon.data_dir / 'fcd.sqlite3'}?mode=ro", uri=True) as conn:
+        sources = [r[0] for r in conn.execute("SELECT source FROM async_invocations")]
+        states = [r[0] for r in conn.execute("SELECT status FROM timer_state")]
+    assert len(sources) == DEPTH
+    assert not any(s.startswith("timer:") for s in sources)
+    assert "skipped" in states
