@@ -235,16 +235,18 @@ def _admit(conn: sqlite3.Connection, request: AsyncRequest, bounds: Async) -> No
         QueueFull: the function has ``max_queued_per_function`` unfinished invocations, or the
             unfinished ones alone hold ``max_stored_bytes``.
     """
-    row = conn.execute(
-        "SELECT queued FROM async_depth WHERE service = ? AND function = ?",
+    queued, stored = conn.execute(
+        "SELECT (SELECT queued FROM async_depth WHERE service = ? AND function = ?),"
+        " (SELECT bytes FROM async_usage)",
         (request.service, request.function),
     ).fetchone()
-    if row is not None and row[0] >= bounds.max_queued_per_function:
+    if queued is not None and queued >= bounds.max_queued_per_function:
         raise QueueFull(
             f"function '{request.function}' of service '{request.service}' has "
-            f"{row[0]} async invocations waiting, its maximum ([async] max_queued_per_function)"
+            f"{queued} async invocations waiting, its maximum ([async] max_queued_per_function)"
         )
-    if not _trim(conn, bounds.max_stored_bytes - len(request.payload)):
+    limit = bounds.max_stored_bytes - len(request.payload)
+    if stored > limit and not _trim(conn, limit):
         raise QueueFull(
             "the async queue holds its maximum of payload bytes "
             f"({bounds.max_stored_bytes}, [async] max_stored_bytes); retry later"
