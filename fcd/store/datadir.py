@@ -35,11 +35,11 @@ def prepare(path: Path) -> None:
             daemon runs as.
     """
     try:
-        info = path.lstat()
+        info = path.stat()  # a symlinked data dir is judged by the directory it names
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.mkdir(mode=0o700, exist_ok=True)
-        info = path.lstat()
+        info = path.stat()
     if not stat.S_ISDIR(info.st_mode):
         raise DataDirError(f"data_dir {path} is not a directory")
     if info.st_uid != os.geteuid():
