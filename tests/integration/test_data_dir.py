@@ -24,7 +24,15 @@ from tests.daemon import RunningDaemon, daemon_env, free_port, start_daemon
 
 pytestmark = pytest.mark.root
 
-HELLO = "def handler(event, context):\n    return 'hi'\n"
+# Functions keep the usual umask although the daemon runs with 077.
+HELLO = """
+import os
+
+def handler(event, context):
+    mask = os.umask(0)
+    os.umask(mask)
+    return oct(mask)
+"""
 SECRET_FILES = ("fcd.sqlite3", "fcd.sqlite3-wal", "fcd.sqlite3-shm", "admin-credentials")
 
 
@@ -101,6 +109,7 @@ def test_umask_022_leaves_nothing_readable_by_other_users(open_dir: Path, tmp_pa
         code.mkdir()
         (code / "index.py").write_text(HELLO)
         client.create_function("modes", "hello", "python3", "index.handler", codeDir=str(code))
+        assert client.invoke_function("modes", "hello").data == b"0o22"
         found = modes(data_dir)
         assert found["."] == 0o700, found
         for name in SECRET_FILES:
