@@ -175,7 +175,7 @@ async def _post(url: str, body: bytes, allow: tuple[egress.Rule, ...]) -> bool:
         fields = status_line.split()
         if len(fields) < 2 or not fields[1].isdigit():
             raise ValueError(f"not an HTTP answer: {status_line[:80]!r}")
-        await reader.read()
+        # The body is not read: only the status matters, and its size is the server's choice.
         status = int(fields[1])
         if not 200 <= status < 300:
             log.warning("destination %s answered %d", url, status)
