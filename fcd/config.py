@@ -15,12 +15,15 @@ from typing import Any, Literal
 
 import msgspec
 
+from fcd import egress
+
 SECONDS = 1
 MINUTES = 60 * SECONDS
 HOURS = 60 * MINUTES
 DAYS = 24 * HOURS
 KIB = 1024
 MIB = 1024 * KIB
+GIB = 1024 * MIB
 
 
 class ConfigError(Exception):
@@ -89,6 +92,20 @@ class Nas(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     exports: dict[str, str] = msgspec.field(default_factory=dict)
 
 
+class Async(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Bounds of the async queue and where its http(s) destinations may connect."""
+
+    # Invocations of one function accepted and not finished; beyond it async invokes get 429
+    # ResourceExhausted (timer firings are skipped and logged).
+    max_queued_per_function: int = 10_000
+    # Bytes of async payloads and results the database holds, finished invocations included;
+    # the oldest finished ones are pruned early to make room, else async invokes get 429.
+    max_stored_bytes: int = 512 * MIB
+    # Addresses http(s) destinations may reach although they are loopback, link-local, the
+    # host's own, ...: "ADDRESS", "ADDRESS:PORT", "[V6]:PORT" or a CIDR.
+    destination_allow: tuple[str, ...] = ()
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything the daemon reads at start; frozen, so no component changes it under another."""
 
@@ -111,6 +128,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     runtimes: Runtimes = msgspec.field(default_factory=Runtimes)
     retention: Retention = msgspec.field(default_factory=Retention)
     nas: Nas = msgspec.field(default_factory=Nas)
+    async_: Async = msgspec.field(default_factory=Async, name="async")
 
     @property
     def host(self) -> str:
@@ -217,6 +235,13 @@ def _validate(config: Config) -> None:
             "config key 'instances.keep_alive_bin' must be seconds in (0, 3600],"
             f" got {config.instances.keep_alive_bin!r}"
         )
+    try:
+        egress.parse_allow(config.async_.destination_allow)
+    except ValueError as e:
+        raise ConfigError(f"config key 'async.destination_allow': {e}") from None
+    for key in ("max_queued_per_function", "max_stored_bytes"):
+        if getattr(config.async_, key) < 1:
+            raise ConfigError(f"config key 'async.{key}' must be at least 1")
     if not config.account_id.isdigit():
         raise ConfigError(f"config key 'account_id' must be digits, got {config.account_id!r}")
     for address, directory in config.nas.exports.items():

@@ -44,7 +44,7 @@ from fcd.invocations.catalog import Catalog
 from fcd.invocations.invoker import Invoker
 from fcd.invocations.queue import AsyncQueue
 from fcd.invocations.recorder import Recorder
-from fcd.store import Store
+from fcd.store import Store, datadir
 from fcd.store.code import CodeStore
 from fcd.triggers.oss import OssTriggers
 from fcd.triggers.timer import Timers
@@ -123,7 +123,9 @@ class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.data_dir = Path(config.data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        datadir.prepare(self.data_dir)  # main() did it already; kept for callers that embed
+        code = CodeStore(self.data_dir, config.limits)
+        code.remove_leftovers()  # scratch of an unpack or zip write a crash interrupted
         self.store = Store(self.data_dir / "fcd.sqlite3")
         self.keys = ensure_admin_key(self.store, config, self.data_dir)
         self.context = ApiContext(
@@ -142,9 +144,11 @@ class Daemon:
             self.instances,
             self.recorder,
             config,
-            CodeStore(self.data_dir, config.limits).unpack,
+            code.unpack,
             isolated=self.isolation.isolated,
         )
+        # A deleted or reconfigured function's instances are drained at once, not at keep-alive.
+        self.store.on_write(self.invoker.retire_stale)
         # Async invocations: committed to SQLite by the gateway (and triggers), run by workers.
         self.queue = AsyncQueue(self.store, self.catalog, self.invoker, config)
         self.store.on_write(self.queue.invalidate)
@@ -310,6 +314,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     try:
         config = load(args.config, os.environ if environ is None else environ)
     except ConfigError as e:
+        print(f"fcd: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    # What systemd's UMask=0077 gives, whatever started the daemon: every file it (and the
+    # sandboxes it forks) creates is the owner's alone unless made otherwise on purpose.
+    os.umask(0o077)
+    try:
+        datadir.prepare(Path(config.data_dir))
+    except (datadir.DataDirError, OSError) as e:
         print(f"fcd: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     logging.basicConfig(

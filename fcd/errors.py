@@ -9,7 +9,9 @@ enter (``msgspec.ValidationError`` → :class:`InvalidArgument`, ``sqlite3.Integ
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 
 
 class FcError(Exception):
@@ -212,3 +214,28 @@ class BadResponse(FcError):
 
 class ResourceThrottled(FcError):
     status, code = 503, "ResourceThrottled"
+
+
+class InsufficientStorage(FcError):
+    """The disk under the data dir is full: nothing more can be stored until space is freed.
+
+    FC documents no error for this (its storage is not the caller's concern); 507 is HTTP's
+    "Insufficient Storage", and unlike a 500 it tells the caller that a retry will not help
+    before an operator acts.
+    """
+
+    status, code = 507, "InsufficientStorage"
+
+
+_DISK_FULL = "the server's disk is full: nothing more can be stored until an operator frees space"
+
+
+def storage_error(error: BaseException) -> InsufficientStorage | None:
+    """The FC error for a full disk (ENOSPC or a quota, SQLite's SQLITE_FULL), else None."""
+    if isinstance(error, InsufficientStorage):
+        return error
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage(_DISK_FULL)
+    if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", None) == 13:
+        return InsufficientStorage(_DISK_FULL)  # SQLITE_FULL
+    return None

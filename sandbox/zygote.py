@@ -271,6 +271,10 @@ def fork_sandbox(isolated: bool, own_pid_ns: int) -> int:
 
 
 def main() -> None:
+    # The daemon runs with umask 077 (its data dir is private). Sandbox roots built from here
+    # must be traversable by the function's uid (/etc, passwd, hosts), and functions get the
+    # usual 022, whatever umask started the daemon.
+    os.umask(0o022)
     runtimes = sys.argv[1]
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=int(sys.argv[2]))
     _load("_fcd_init", os.path.join(HERE, "init.py"))

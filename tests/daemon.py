@@ -38,6 +38,9 @@ class RunningDaemon:
     env: dict[str, str]
     config: Path | None = None  # a TOML file passed as --config
     process: subprocess.Popen[bytes] | None = None
+    # A TOML config file passed with --config (None: the embedded defaults and FCD_* only).
+    config: Path | None = None
+    umask: int = 0o022
     log_path: Path = field(init=False)
     # A command the daemon runs under, e.g. tests/systemd_confine.py with the unit file.
     prefix: tuple[str, ...] = ()
@@ -57,6 +60,7 @@ class RunningDaemon:
             self.process = subprocess.Popen(
                 [*self.prefix, sys.executable, "-m", "fcd", "serve", *options, *self.args],
                 env=self.env,
+                umask=self.umask,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -113,10 +117,18 @@ def daemon_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
 
 
 def start_daemon(
-    data_dir: Path, config: Path | None = None, args: tuple[str, ...] = (), **extra_env: str
+    data_dir: Path,
+    config: Path | str | None = None,
+    args: tuple[str, ...] = (),
+    **extra_env: str,
 ) -> RunningDaemon:
-    """A daemon on a free port; ``config`` is a TOML file for keys the environment cannot set."""
+    """A daemon on a free port. ``config`` is a TOML file, or TOML text written beside the data
+    dir, passed with ``--config`` (settings that have no ``FCD_*`` variable)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
+    path = config if isinstance(config, Path) else None
+    if isinstance(config, str) and config:
+        path = data_dir.parent / f"fcd-{port}.toml"
+        path.write_text(config)
     env = daemon_env(data_dir, port, **extra_env)
-    return RunningDaemon(data_dir, port, env, config, args=args).start()
+    return RunningDaemon(data_dir, port, env, path, args=args).start()

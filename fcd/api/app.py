@@ -126,6 +126,10 @@ async def _render_http_exception(error: HTTPException) -> Response:
 
 
 async def _render_unexpected(error: Exception) -> Response:
+    full = errors.storage_error(error)
+    if full is not None:
+        log.error("%s %s: the disk is full: %s", request.method, request.path, error)
+        return error_response(full)
     log.exception("unexpected error serving %s %s", request.method, request.path)
     return error_response(
         errors.InternalServerError("an internal error has occurred. Please retry.")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import urllib.parse
 
 import msgspec
 from quart import Blueprint, Response
 
-from fcd import errors, wire
+from fcd import egress, errors, wire
 from fcd.api import lookup
 from fcd.api.context import ctx
 from fcd.api.http import (
@@ -51,13 +52,25 @@ _config_decoder = msgspec.json.Decoder(AsyncConfig)
 
 
 # pure decisions -----------------------------------------------------------------------------
-def check_destination(destination: str, region: str, account_id: str) -> None:
-    """A destination fcd can deliver to: a function of this region and account, or an http(s)
-    URL (fcd's extension: the invocation record is POSTed there).
+def check_destination(
+    destination: str,
+    region: str,
+    account_id: str,
+    *,
+    allow: tuple[egress.Rule, ...] = (),
+    local: frozenset[egress.IPAddress] = frozenset(),
+) -> None:
+    """A destination fcd can name: a function of this region and account, an http(s) URL
+    (fcd's extension: the invocation record is POSTed there).
+
+    An http(s) URL whose host is a literal address the daemon must not connect to (loopback,
+    link-local, one of ``local``, the host's addresses; :mod:`fcd.egress`) is refused here
+    unless ``allow`` lets it through; names are checked when the record is sent.
 
     Raises:
         errors.InvalidArgument: anything else (an MNS or EventBridge ARN: no such service
-            here), or a function ARN of another region or account.
+            here), a function ARN of another region or account, or a forbidden literal address
+            (the message names the config line that allows it).
     """
     if destinations.is_function_arn(destination):
         if destinations.parse_function(destination, region, account_id) is None:
@@ -68,6 +81,7 @@ def check_destination(destination: str, region: str, account_id: str) -> None:
             )
         return
     if _HTTP_DESTINATION.fullmatch(destination):
+        _check_http_target(destination, allow, local)
         return
     foreign = _FOREIGN_DESTINATION.match(destination)
     if foreign is not None:
@@ -84,15 +98,40 @@ def check_destination(destination: str, region: str, account_id: str) -> None:
     )
 
 
+def _check_http_target(
+    url: str, allow: tuple[egress.Rule, ...], local: frozenset[egress.IPAddress]
+) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise errors.InvalidArgument(f"destination '{url}' is not a valid URL") from None
+    address = egress.literal_address(parts.hostname or "")
+    if address is None:
+        return
+    why = egress.refusal(
+        address, port, allow=allow, host_addresses=local, internal=destinations.INTERNAL
+    )
+    if why is not None:
+        raise errors.InvalidArgument(
+            f"destination '{url}' is {why}: fcd does not send records to this host or its "
+            f"local networks; the operator can allow it with {egress.how_to_allow(address, port)}"
+        )
+
+
 def _clean_destinations(
-    config: DestinationConfig, region: str, account_id: str
+    config: DestinationConfig,
+    region: str,
+    account_id: str,
+    allow: tuple[egress.Rule, ...],
+    local: frozenset[egress.IPAddress],
 ) -> DestinationConfig:
     """Empty destinations count as unset; the rest must be valid."""
     kept: dict[str, Destination | None] = {}
     for field in ("on_success", "on_failure"):
         target: Destination | None = getattr(config, field)
         if target is not None and target.destination:
-            check_destination(target.destination, region, account_id)
+            check_destination(target.destination, region, account_id, allow=allow, local=local)
             kept[field] = target
         else:
             kept[field] = None
@@ -100,7 +139,13 @@ def _clean_destinations(
 
 
 def apply_async_config(
-    current: AsyncConfig, change: AsyncConfigInput, region: str, account_id: str
+    current: AsyncConfig,
+    change: AsyncConfigInput,
+    region: str,
+    account_id: str,
+    *,
+    allow: tuple[egress.Rule, ...] = (),
+    local: frozenset[egress.IPAddress] = frozenset(),
 ) -> AsyncConfig:
     """A put: given fields replace the stored ones, absent ones are kept (FC's documented rule).
 
@@ -125,7 +170,7 @@ def apply_async_config(
         updates["max_async_retry_attempts"] = retries
     if change.destination_config is not None:
         updates["destination_config"] = _clean_destinations(
-            change.destination_config, region, account_id
+            change.destination_config, region, account_id, allow, local
         )
     if change.stateful_invocation is not None:
         updates["stateful_invocation"] = change.stateful_invocation
@@ -157,6 +202,8 @@ async def put_async_config(service_and_qualifier: str, function: str) -> Respons
     now = wire.timestamp(context.clock())
     region, account_id = context.config.region, context.config.account_id
     scope = lookup.function_scope(service, function)
+    allow = egress.parse_allow(context.config.async_.destination_allow)
+    local = destinations.host_addresses()
 
     def tx(conn: sqlite3.Connection) -> AsyncConfig:
         _check_function(conn, service, qualifier, function)
@@ -166,7 +213,7 @@ async def put_async_config(service_and_qualifier: str, function: str) -> Respons
             if stored
             else AsyncConfig(service, function, qualifier, created_time=now, last_modified_time=now)
         )
-        config = apply_async_config(current, change, region, account_id)
+        config = apply_async_config(current, change, region, account_id, allow=allow, local=local)
         config = msgspec.structs.replace(config, last_modified_time=now)
         docs.put(conn, lookup.ASYNC_CONFIG, scope, qualifier, wire.encode(config))
         return config

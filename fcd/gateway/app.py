@@ -128,7 +128,12 @@ class Gateway:
         except errors.FcError as error:
             await _send_error(send, error, request_id)
             return
-        except Exception:
+        except Exception as e:
+            full = errors.storage_error(e)
+            if full is not None:
+                log.error("invocation %s: the disk is full: %s", request_id, e)
+                await _send_error(send, full, request_id)
+                return
             log.exception("invocation %s of %s failed unexpectedly", request_id, scope["path"])
             internal = errors.InternalServerError("an internal error has occurred. Please retry.")
             await _send_error(send, internal, request_id)

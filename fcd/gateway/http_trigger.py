@@ -299,7 +299,12 @@ class HttpTriggerServer:
             await self._serve(scope, receive, send, routed, request_id)
         except errors.FcError as error:
             await send_error(send, error, request_id)
-        except Exception:
+        except Exception as e:
+            full = errors.storage_error(e)
+            if full is not None:
+                log.error("HTTP-trigger request %s: the disk is full: %s", request_id, e)
+                await send_error(send, full, request_id)
+                return
             log.exception("HTTP-trigger request %s of %s failed", request_id, scope["path"])
             internal = errors.InternalServerError("an internal error has occurred. Please retry.")
             await send_error(send, internal, request_id)

@@ -193,7 +193,7 @@ class InstanceManager:
             pool.max_instances = spec.max_instances
             return pool
         pool = self._pools.get((spec.lineage, spec.fingerprint))
-        if pool is None:
+        if pool is None or pool.draining:  # a retired pool's config came back: start afresh
             pool = InstancePool(
                 name=spec.name,
                 concurrency=spec.concurrency,
@@ -220,6 +220,30 @@ class InstanceManager:
         if not self._adaptive:
             return None
         return IdleHistogram(self.config.keep_alive, Params(bin_width=self.config.keep_alive_bin))
+
+    def retire(self, stale: Callable[[tuple[str, str, str], str], bool]) -> int:
+        """Drain every pool whose function version is gone or has another configuration now.
+
+        ``stale(lineage, fingerprint)`` decides; it is asked once per pool that serves. A
+        drained pool takes no new invocation, its idle instances stop at once and each busy
+        one when its in-flight invocations end (within the function's timeout, which the
+        instance enforces). Without this a deleted function, or one whose service lost
+        ``internetAccess``, kept its sandboxes until keep-alive or its next invocation.
+        Returns how many pools were retired.
+        """
+        retired = 0
+        for (lineage, fingerprint), pool in list(self._pools.items()):
+            if pool.draining or not stale(lineage, fingerprint):
+                continue
+            retired += 1
+            log.info("%s changed or was deleted: draining %r", pool.name, pool)
+            if self._current.get(lineage) is pool:
+                del self._current[lineage]
+            for instance_id in pool.drain():
+                self._stop(instance_id)
+            if pool.drained:
+                self._forget_pool(pool)
+        return retired
 
     def _forget_pool(self, pool: InstancePool) -> None:
         for key, candidate in list(self._pools.items()):

@@ -10,18 +10,33 @@ A function destination is an async invocation of that function (enqueued by the 
 same transaction that ends the source row). An http(s) destination is fcd's extension: the
 record is POSTed once, with a short timeout; a non-2xx answer or an error marks the row's
 ``destinationStatus`` ``Failed``.
+
+The POST never goes to the host itself or to loopback, link-local and similar addresses
+(:mod:`fcd.egress`) unless the operator allows them: the name is resolved here, every address
+is checked, and the connection goes to a checked address (never a second lookup, so DNS
+rebinding gains nothing). A refused destination ends ``Failed`` like a closed port or a non-2xx
+answer, so the status tells a function owner nothing about which local ports speak HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import re
+import socket
 import ssl
 import urllib.parse
 
+import psutil
+
+from fcd import egress
 from fcd.invocations.invoker import Invocation
+from fcd.isolation.netns import NETWORK as SANDBOX_NETWORK
+
+# Networks the host makes itself, refused like its own addresses.
+INTERNAL: tuple[egress.IPNetwork, ...] = (SANDBOX_NETWORK,)
 
 log = logging.getLogger(__name__)
 
@@ -91,23 +106,75 @@ def record(
     ).encode()
 
 
-async def post(url: str, body: bytes) -> bool:
-    """POST ``body`` as JSON to ``url``; True on a 2xx answer."""
+def host_addresses() -> frozenset[egress.IPAddress]:
+    """Every address of the host's interfaces now (they come and go: veths, DHCP)."""
+    found: set[egress.IPAddress] = set()
+    for addresses in psutil.net_if_addrs().values():
+        for entry in addresses:
+            if entry.family in (socket.AF_INET, socket.AF_INET6):
+                try:
+                    found.add(ipaddress.ip_address(entry.address.split("%", 1)[0]))
+                except ValueError:
+                    continue
+    return frozenset(found)
+
+
+class Refused(OSError):
+    """The destination resolves only to addresses the daemon must not connect to."""
+
+
+async def post(url: str, body: bytes, allow: tuple[egress.Rule, ...] = ()) -> bool:
+    """POST ``body`` as JSON to ``url``; True on a 2xx answer.
+
+    Error handling: a refused address, an unreachable or closed port, a timeout and an answer
+    that is not HTTP all return False, logged for the operator only.
+    """
     try:
         async with asyncio.timeout(POST_TIMEOUT_S):
-            return await _post(url, body)
+            return await _post(url, body, allow)
     except (OSError, TimeoutError, ValueError) as e:
         log.warning("destination %s: %s", url, e)
         return False
 
 
-async def _post(url: str, body: bytes) -> bool:
+async def _checked_addresses(
+    host: str, port: int, allow: tuple[egress.Rule, ...]
+) -> list[egress.IPAddress]:
+    """The addresses of ``host`` the daemon may connect to, in the resolver's order.
+
+    Raises:
+        Refused: none (the message says how to allow one); OSError: the name does not resolve.
+    """
+    literal = egress.literal_address(host)
+    if literal is not None:
+        resolved = [literal]
+    else:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+        resolved = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    local = host_addresses()
+    usable: list[egress.IPAddress] = []
+    reasons: list[str] = []
+    for address in dict.fromkeys(resolved):
+        why = egress.refusal(address, port, allow=allow, host_addresses=local, internal=INTERNAL)
+        if why is None:
+            usable.append(address)
+        else:
+            reasons.append(f"{address} is {why}; to allow it: {egress.how_to_allow(address, port)}")
+    if not usable:
+        raise Refused("refused: " + "; ".join(reasons or ["no address"]))
+    return usable
+
+
+async def _post(url: str, body: bytes, allow: tuple[egress.Rule, ...]) -> bool:
     parts = urllib.parse.urlsplit(url)
     secure = parts.scheme == "https"
     host = parts.hostname or ""
     port = parts.port or (443 if secure else 80)
     context = ssl.create_default_context() if secure else None
-    reader, writer = await asyncio.open_connection(host, port, ssl=context)
+    addresses = await _checked_addresses(host, port, allow)
+    reader, writer = await _connect(addresses, port, context, host)
     try:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         head = (
@@ -121,7 +188,7 @@ async def _post(url: str, body: bytes) -> bool:
         fields = status_line.split()
         if len(fields) < 2 or not fields[1].isdigit():
             raise ValueError(f"not an HTTP answer: {status_line[:80]!r}")
-        await reader.read()
+        # The body is not read: only the status matters, and its size is the server's choice.
         status = int(fields[1])
         if not 200 <= status < 300:
             log.warning("destination %s answered %d", url, status)
@@ -132,3 +199,19 @@ async def _post(url: str, body: bytes) -> bool:
             await writer.wait_closed()
         except OSError:
             pass
+
+
+async def _connect(
+    addresses: list[egress.IPAddress], port: int, context: ssl.SSLContext | None, host: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to the first checked address that answers (TLS names the host, not the IP)."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return await asyncio.open_connection(
+                str(address), port, ssl=context, server_hostname=host if context else None
+            )
+        except OSError as e:
+            error = e
+    assert error is not None
+    raise error

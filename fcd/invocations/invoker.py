@@ -92,6 +92,7 @@ class Invoker:
         self.isolated = isolated
         self.wall = wall
         self._specs: dict[tuple[str, str, int], PoolSpec] = {}
+        self._retire_scheduled = False
 
     def __repr__(self) -> str:
         return f"<Invoker {self.manager!r} {self.catalog!r}>"
@@ -206,6 +207,35 @@ class Invoker:
             result=result,
             log=result.logs + b"\n" + summary,
         )
+
+    # retiring instances of changed functions ----------------------------------------------
+    def retire_stale(self) -> None:
+        """A resource write committed (``Store.on_write``, after the catalog was dropped):
+        drain the pools of function versions that are gone or configured otherwise now.
+
+        Deferred to the next turn of the loop, once for a burst of writes.
+        """
+        if self._retire_scheduled:
+            return
+        self._retire_scheduled = True
+        asyncio.get_running_loop().call_soon(self._retire)
+
+    def _retire(self) -> None:
+        self._retire_scheduled = False
+        retired = self.manager.retire(self._stale)
+        if retired:
+            log.debug("retired %d pools after a resource write", retired)
+
+    def _stale(self, lineage: tuple[str, str, str], fingerprint: str) -> bool:
+        service, function, version_id = lineage
+        try:
+            version, _ = self.catalog.resolve(service, version_id, function)
+        except errors.NotFound:
+            return True
+        except Exception:  # a config the catalog cannot read: keep serving, say so
+            log.exception("cannot check %s/%s@%s after a write", service, function, version_id)
+            return False
+        return version.fingerprint != fingerprint
 
     # pool specs -----------------------------------------------------------------------------
     def _pool_spec(self, version: FunctionVersion, qualifier: str, max_instances: int) -> PoolSpec:

@@ -42,8 +42,8 @@ from typing import Any
 
 import msgspec
 
-from fcd import errors
-from fcd.config import Config
+from fcd import egress, errors
+from fcd.config import Async, Config
 from fcd.invocations import destinations, http_envelope
 from fcd.invocations.catalog import LATEST, Catalog
 from fcd.invocations.invoker import Invocation, Invoker
@@ -86,6 +86,11 @@ _config = msgspec.json.Decoder(AsyncConfig)
 
 class InvocationExists(errors.Conflict):
     code = "StatefulAsyncInvocationAlreadyExists"
+
+
+class QueueFull(errors.ResourceExhausted):
+    """The function's unfinished async invocations, or the bytes the queue keeps, are at the
+    bound of ``[async]`` in the config: FC's throttling answer, 429 ResourceExhausted."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,52 @@ def _append_event(conn: sqlite3.Connection, seq: int, event: str) -> None:
     )
 
 
+# Finished rows pruned per step when the byte bound needs room (oldest first).
+PRUNE_STEP = 64
+
+
+def _admit(conn: sqlite3.Connection, request: AsyncRequest, bounds: Async) -> None:
+    """Make room for one more invocation of this function, or refuse it.
+
+    The counts are exact (schema migration 6 keeps them with triggers, in this transaction).
+    Finished records are history: the oldest are pruned before their 7 days to make room.
+
+    Raises:
+        QueueFull: the function has ``max_queued_per_function`` unfinished invocations, or the
+            unfinished ones alone hold ``max_stored_bytes``.
+    """
+    queued, stored = conn.execute(
+        "SELECT (SELECT queued FROM async_depth WHERE service = ? AND function = ?),"
+        " (SELECT bytes FROM async_usage)",
+        (request.service, request.function),
+    ).fetchone()
+    if queued is not None and queued >= bounds.max_queued_per_function:
+        raise QueueFull(
+            f"function '{request.function}' of service '{request.service}' has "
+            f"{queued} async invocations waiting, its maximum ([async] max_queued_per_function)"
+        )
+    limit = bounds.max_stored_bytes - len(request.payload)
+    if stored > limit and not _trim(conn, limit):
+        raise QueueFull(
+            "the async queue holds its maximum of payload bytes "
+            f"({bounds.max_stored_bytes}, [async] max_stored_bytes); retry later"
+        )
+
+
+def _trim(conn: sqlite3.Connection, limit: int) -> bool:
+    """Prune the oldest finished rows until the table's payload and result bytes are at most
+    ``limit``; False when the unfinished rows alone hold more."""
+    while conn.execute("SELECT bytes FROM async_usage").fetchone()[0] > limit:
+        pruned = conn.execute(
+            "DELETE FROM async_invocations WHERE seq IN (SELECT seq FROM async_invocations"
+            " WHERE ended_at IS NOT NULL ORDER BY ended_at LIMIT ?)",
+            (PRUNE_STEP,),
+        ).rowcount
+        if not pruned:
+            return False
+    return True
+
+
 def _insert(conn: sqlite3.Connection, request: AsyncRequest, stateful: bool, now: float) -> None:
     try:
         conn.execute(
@@ -263,6 +314,11 @@ class AsyncQueue:
     _pending: set[tuple[str, str, str]] = field(default_factory=set)
     # The earliest due time of a queued row not yet due (a retry's backoff), as last fetched.
     _next_due: float = float("inf")
+    # Where http(s) destinations may connect although the address is local (config).
+    _allow: tuple[egress.Rule, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._allow = egress.parse_allow(self.config.async_.destination_allow)
 
     def __repr__(self) -> str:
         return f"<AsyncQueue running={len(self._tasks)}>"
@@ -295,8 +351,11 @@ class AsyncQueue:
             ready.append(self._prepare(request))
         now = self.wall()
 
+        bounds = self.config.async_
+
         def tx(conn: sqlite3.Connection) -> None:
             for request, stateful in ready:
+                _admit(conn, request, bounds)
                 _insert(conn, request, stateful, now)
 
         await self.store.write(tx, notify=False)
@@ -562,18 +621,28 @@ class AsyncQueue:
         elif target:
             destination_status = "Pending"
 
-        def tx(conn: sqlite3.Connection) -> bool:
-            changed = _ender(row.seq, status, done, message, destination_status, now)(conn)
-            if changed and follow_up is not None:
-                _insert(conn, follow_up, follow_up.stateful, now)
-            return changed
+        bounds = self.config.async_
 
-        changed = await self.store.write(tx, notify=False)
-        if follow_up is not None and changed:
+        def tx(conn: sqlite3.Connection) -> tuple[bool, bool]:
+            changed = _ender(row.seq, status, done, message, destination_status, now)(conn)
+            _trim(conn, bounds.max_stored_bytes)  # its result may have passed the bound
+            if not changed or follow_up is None:
+                return changed, False
+            try:
+                _admit(conn, follow_up, bounds)
+            except QueueFull as e:
+                log.warning("destination %s of %s: %s", target, row.request_id, e)
+                _destination_status(row.seq, FAILED)(conn)
+                return changed, False
+            _insert(conn, follow_up, follow_up.stateful, now)
+            return changed, True
+
+        changed, followed = await self.store.write(tx, notify=False)
+        if follow_up is not None and followed:
             self._pending.add((follow_up.service, follow_up.qualifier, follow_up.function))
             self._wake.set()
         if changed and destination_status == "Pending":
-            delivered = await destinations.post(target, record)
+            delivered = await destinations.post(target, record, self._allow)
             await self.store.write(
                 _destination_status(row.seq, SUCCEEDED if delivered else FAILED), notify=False
             )

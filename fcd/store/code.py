@@ -335,6 +335,22 @@ class CodeStore:
     def __repr__(self) -> str:
         return f"<CodeStore {self.code_dir.parent}>"
 
+    def remove_leftovers(self) -> int:
+        """Remove the scratch trees and files (``.tmp-*``) of unpacks and zip writes that a
+        crash interrupted; return how many. Call at start only: a running upload's scratch has
+        the same names."""
+        removed = 0
+        for directory in (self.unpacked_dir, self.code_dir):
+            for path in directory.glob(".tmp-*"):
+                if path.is_dir() and not path.is_symlink():
+                    _remove_tree(path)
+                else:
+                    path.unlink(missing_ok=True)
+                removed += 1
+        if removed:
+            log.warning("removed %d temporary code files left by an interrupted write", removed)
+        return removed
+
     def zip_path(self, sha256: str) -> Path:
         """Where the zip with this digest lives (it may not exist)."""
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
@@ -398,7 +414,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
     """Write, fsync and rename: the metadata that names this file is committed right after."""
     scratch = path.with_name(f".tmp-{path.name}-{uuid.uuid4().hex}")
     try:
-        with open(scratch, "wb") as f:
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

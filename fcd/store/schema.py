@@ -126,7 +126,80 @@ MIGRATIONS: list[str] = [
         ON async_invocations(service, qualifier, function, due_at, seq)
         WHERE status = 'Enqueued';
     """,
+    # 6: bounds of the async queue (fcd.invocations.queue, [async] in the config): how many
+    # invocations of each function are unfinished, and how many payload and result bytes the
+    # table holds, kept exact by triggers so an accept reads two rows instead of counting.
+    """
+    CREATE TABLE async_depth (
+        service  TEXT NOT NULL,
+        function TEXT NOT NULL,
+        queued   INTEGER NOT NULL,
+        PRIMARY KEY (service, function)
+    ) WITHOUT ROWID;
+    CREATE TABLE async_usage (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        bytes INTEGER NOT NULL
+    );
+    INSERT INTO async_usage(id, bytes)
+        SELECT 1, coalesce(sum(length(payload) + coalesce(length(return_payload), 0)), 0)
+        FROM async_invocations;
+    INSERT INTO async_depth(service, function, queued)
+        SELECT service, function, count(*) FROM async_invocations
+        WHERE status IN ('Enqueued', 'Running') GROUP BY service, function;
+    CREATE TRIGGER async_bytes_insert AFTER INSERT ON async_invocations BEGIN
+        UPDATE async_usage
+        SET bytes = bytes + length(NEW.payload) + coalesce(length(NEW.return_payload), 0);
+    END;
+    CREATE TRIGGER async_bytes_update AFTER UPDATE OF payload, return_payload
+        ON async_invocations BEGIN
+        UPDATE async_usage SET bytes = bytes
+            + length(NEW.payload) + coalesce(length(NEW.return_payload), 0)
+            - length(OLD.payload) - coalesce(length(OLD.return_payload), 0);
+    END;
+    CREATE TRIGGER async_bytes_delete AFTER DELETE ON async_invocations BEGIN
+        UPDATE async_usage
+        SET bytes = bytes - length(OLD.payload) - coalesce(length(OLD.return_payload), 0);
+    END;
+    CREATE TRIGGER async_depth_insert AFTER INSERT ON async_invocations
+        WHEN NEW.status IN ('Enqueued', 'Running') BEGIN
+        INSERT INTO async_depth(service, function, queued) VALUES (NEW.service, NEW.function, 1)
+            ON CONFLICT(service, function) DO UPDATE SET queued = queued + 1;
+    END;
+    CREATE TRIGGER async_depth_end AFTER UPDATE OF status ON async_invocations
+        WHEN OLD.status IN ('Enqueued', 'Running')
+            AND NEW.status NOT IN ('Enqueued', 'Running') BEGIN
+        UPDATE async_depth SET queued = queued - 1
+            WHERE service = OLD.service AND function = OLD.function;
+    END;
+    CREATE TRIGGER async_depth_again AFTER UPDATE OF status ON async_invocations
+        WHEN OLD.status NOT IN ('Enqueued', 'Running')
+            AND NEW.status IN ('Enqueued', 'Running') BEGIN
+        INSERT INTO async_depth(service, function, queued) VALUES (NEW.service, NEW.function, 1)
+            ON CONFLICT(service, function) DO UPDATE SET queued = queued + 1;
+    END;
+    CREATE TRIGGER async_depth_delete AFTER DELETE ON async_invocations
+        WHEN OLD.status IN ('Enqueued', 'Running') BEGIN
+        UPDATE async_depth SET queued = queued - 1
+            WHERE service = OLD.service AND function = OLD.function;
+    END;
+    """,
 ]
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a script, split on ';' where SQLite agrees one ends (a trigger's
+    body holds several)."""
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.replace(";", "").strip():
+                statements.append(pending)
+            pending = ""
+    if pending.replace(";", "").strip():
+        statements.append(pending)
+    return statements
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -135,9 +208,8 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _statements(script):
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version={version}")
             conn.execute("COMMIT")
         except BaseException:

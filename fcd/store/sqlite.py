@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fcd import errors
 from fcd.store.schema import migrate
 
 T = TypeVar("T")
@@ -82,6 +83,12 @@ class Store:
         self._queue.put((fn, loop, future))
         try:
             return await future
+        except sqlite3.Error as e:
+            full = errors.storage_error(e)
+            if full is None:
+                raise
+            log.error("store write failed, the disk is full: %s", e)
+            raise full from e
         finally:
             if notify:
                 for listener in self._write_listeners:
@@ -157,7 +164,10 @@ class Store:
                     outcomes.append((e, True))
             conn.execute("COMMIT")
         except sqlite3.Error as e:
-            log.exception("store commit failed")
+            if errors.storage_error(e) is not None:
+                log.error("store commit failed: the disk is full (%s)", e)
+            else:
+                log.exception("store commit failed")
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             outcomes = [(e, True)] * len(batch)

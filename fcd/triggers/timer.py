@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 
 from fcd import errors
-from fcd.invocations.queue import AsyncQueue, AsyncRequest, InvocationExists
+from fcd.invocations.queue import AsyncQueue, AsyncRequest, InvocationExists, QueueFull
 from fcd.store import Store, docs
 from fcd.triggers import cron
 from fcd.wire.triggers import TIMER, Schedule, config_value, parse_schedule
@@ -221,6 +221,9 @@ class Timers:
             await self.queue.submit(request)
         except InvocationExists:
             pass  # submitted before a crash that came before the state write
+        except QueueFull as e:  # the function's backlog is full: this firing is skipped
+            log.warning("timer %s/%s/%s skipped: %s", timer.service, timer.function, timer.name, e)
+            status = SKIPPED
         except errors.FcError as e:
             log.warning(
                 "timer %s/%s/%s not fired: %s", timer.service, timer.function, timer.name, e

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -241,65 +239,6 @@ def test_on_success_destination_function_receives_the_record(
     assert destination["responseContext"] == {"statusCode": 200, "functionError": ""}
     assert destination["responsePayload"] == "echo:to-sink"
     assert record(daemon, service, "work", rid)["destinationStatus"] == "Succeeded"
-
-
-class _Collector(BaseHTTPRequestHandler):
-    received: list[tuple[str, bytes]]
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        self.received.append((self.path, self.rfile.read(length)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def http_sink() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
-    received: list[tuple[str, bytes]] = []
-    handler = type("Handler", (_Collector,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook?x=1", received
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-def test_on_failure_http_destination_gets_the_record(
-    client: fc2.Client,
-    daemon: RunningDaemon,
-    service: str,
-    http_sink: tuple[str, list[tuple[str, bytes]]],
-) -> None:
-    url, received = http_sink
-    stateful(
-        client,
-        service,
-        "work",
-        maxAsyncRetryAttempts=0,
-        destinationConfig={"onFailure": {"destination": url}},
-    )
-    rid = client.invoke_function(service, "work", payload="always-fail", headers=ASYNC).headers[
-        "x-fc-request-id"
-    ]
-    wait_until(lambda: received, message="the http destination")
-    path, body = received[0]
-    assert path == "/hook?x=1"
-    sent = json.loads(body)
-    assert sent["requestContext"]["requestId"] == rid
-    assert sent["requestContext"]["condition"] == "RetriesExhausted"
-    assert sent["requestContext"]["approximateInvokeCount"] == 1
-    assert json.loads(sent["responsePayload"])["errorMessage"] == "always"
-    done = wait_until(
-        lambda: (
-            (r := record(daemon, service, "work", rid))["destinationStatus"] == "Succeeded" and r
-        )
-    )
-    assert done["status"] == "Failed"
 
 
 # stateful flow (as the Java SDK drives it, through raw signed requests) ---------------------

@@ -331,7 +331,7 @@ def test_async_config_defaults_partial_updates_and_pages(
     )
     assert got == updated
 
-    hook = {"destinationConfig": {"onFailure": {"destination": "http://127.0.0.1:1/hook"}}}
+    hook = {"destinationConfig": {"onFailure": {"destination": "http://203.0.113.7:1/hook"}}}
     status, with_url = call(
         daemon, "PUT", f"/services/{service}.test/functions/f2/async-invoke-config", hook
     )
