@@ -187,11 +187,11 @@ def _check_host(change: FunctionInput) -> None:
 async def create_function(service: str) -> Response:
     change = await body(FunctionInput)
     name = check_name("functionName", change.function_name, MAX_FUNCTION_NAME)
-    check_input(change)
-    _check_host(change)
     if change.runtime is None:
         raise errors.InvalidArgument("runtime is required")
     _check_runnable(change)
+    check_input(change)
+    _check_host(change)
     context = ctx()
     # Fail on a missing service before the (possibly large) package is checked and stored.
     context.store.read(lambda conn: lookup.service_doc(conn, service))
@@ -277,8 +277,8 @@ async def get_function_code(service_and_qualifier: str, function: str) -> Respon
 @routes.put("/<service>/functions/<function>")
 async def update_function(service: str, function: str) -> Response:
     change = await body(FunctionInput)
-    check_input(change)
     _check_runnable(change)
+    check_input(change)
     _check_host(change)
     wanted = if_match_header()
     context = ctx()

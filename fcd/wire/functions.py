@@ -319,13 +319,13 @@ def check_host_can_honour(change: FunctionInput) -> None:
     Raises:
         errors.InvalidArgument: naming the field, why, and what to use instead.
     """
-    if change.runtime == CUSTOM_CONTAINER or (
-        change.custom_container_config is not None and change.custom_container_config.image
-    ):
+    # A runtime name fcd cannot run (custom-container included) is refused before this, with
+    # the names it runs (fcd.instances.runtimes.refusal); here: an image under another runtime.
+    if change.custom_container_config is not None and change.custom_container_config.image:
         raise errors.InvalidArgument(
-            "custom-container is not supported: fcd runs no container images; package the "
-            "program as runtime 'custom' with a bootstrap (or customRuntimeConfig.command) "
-            "listening on caPort"
+            "customContainerConfig.image is not supported: fcd runs no container images; "
+            "package the program as runtime 'custom' with a bootstrap (or "
+            "customRuntimeConfig.command) listening on caPort"
         )
     if change.instance_type in GPU_INSTANCE_TYPES or change.gpu_memory_size:
         raise errors.InvalidArgument(

@@ -134,7 +134,6 @@ def test_destinations_to_services_fcd_lacks_are_refused(arn: str) -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        {"runtime": "custom-container"},
         {"customContainerConfig": {"image": "registry.example/app:1"}},
         {"instanceType": "fc.gpu.tesla.1"},
         {"gpuMemorySize": 8192},
