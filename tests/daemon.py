@@ -37,6 +37,8 @@ class RunningDaemon:
     port: int
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
+    # What to run: the daemon itself, or a wrapper around fcd.daemon.main (fault injection).
+    argv: list[str] = field(default_factory=lambda: [sys.executable, "-m", "fcd", "serve"])
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -49,7 +51,7 @@ class RunningDaemon:
     def start(self) -> RunningDaemon:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "fcd", "serve"],
+                self.argv,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -106,7 +108,10 @@ def daemon_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_daemon(data_dir: Path, **extra_env: str) -> RunningDaemon:
+def start_daemon(data_dir: Path, argv: list[str] | None = None, **extra_env: str) -> RunningDaemon:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    return RunningDaemon(data_dir, port, daemon_env(data_dir, port, **extra_env)).start()
+    running = RunningDaemon(data_dir, port, daemon_env(data_dir, port, **extra_env))
+    if argv is not None:
+        running.argv = argv
+    return running.start()
