@@ -1,4 +1,5 @@
-"""All sandboxes together cannot exhaust the host: a host-wide pids cap (DESIGN §8).
+"""All sandboxes together cannot exhaust the host: a host-wide pids cap (DESIGN §8), and a
+uid range that cannot serve every instance is refused at start.
 
 Before it, pids were capped per instance only (512): 16 instances made 8,214 host tasks.
 Now every sandbox of a daemon sits in one parent cgroup whose ``pids.max`` is
@@ -8,6 +9,7 @@ Now every sandbox of a daemon sits in one parent cgroup whose ``pids.max`` is
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,9 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_client
-from tests.daemon import start_daemon
-
-pytestmark = pytest.mark.root
+from tests.daemon import daemon_env, free_port, start_daemon
 
 CAP = 150
 BOMBS = 3
@@ -34,6 +34,7 @@ def handler(event, context):
 """
 
 
+@pytest.mark.root
 def test_fork_bombs_in_several_instances_stay_under_the_host_wide_cap(tmp_path: Path) -> None:
     config = tmp_path / "fcd.toml"
     config.write_text(f"[sandbox]\npids_total = {CAP}\n")
@@ -70,3 +71,23 @@ def test_fork_bombs_in_several_instances_stay_under_the_host_wide_cap(tmp_path: 
     finally:
         status = running.stop()
     assert status == 0, running.logs()
+
+
+def test_a_uid_range_smaller_than_max_total_is_refused_at_start(tmp_path: Path) -> None:
+    # 1,000 uids for 2,000 instances: the configuration that crashed at ~910 sandboxes.
+    config = tmp_path / "fcd.toml"
+    config.write_text("[instances]\nmax_total = 2000\n[sandbox]\nuid_count = 1000\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    env = daemon_env(data, free_port(), FCD_ISOLATION="namespaces")
+    started = subprocess.run(
+        [sys.executable, "-m", "fcd", "serve", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert started.returncode == 2, started.stderr
+    message = started.stderr.decode()
+    assert "sandbox.uid_count" in message
+    assert "max_total" in message
+    assert "Traceback" not in message

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from fcd.config import Config
@@ -94,8 +95,11 @@ async def invoke(instance: Instance, payload: bytes = b"", limit: float = 5) -> 
 
 
 @contextlib.asynccontextmanager
-async def starter(mode: str, tmp_path: Path) -> AsyncIterator[Starter]:
-    isolation = Isolation.from_config(Config(isolation=mode), tmp_path / "data")  # type: ignore[arg-type]
+async def starter(
+    mode: str, tmp_path: Path, config: Config | None = None
+) -> AsyncIterator[Starter]:
+    config = msgspec.structs.replace(config or Config(), isolation=mode)
+    isolation = Isolation.from_config(config, tmp_path / "data")
     starter = Starter(isolation, tmp_path / "code")
     try:
         yield starter
