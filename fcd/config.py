@@ -77,6 +77,23 @@ class Retention(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     invocations: int = 90 * DAYS
 
 
+class Sandbox(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What every sandbox of this daemon shares: its uid range and the caps on all of them."""
+
+    # Unprivileged uids handed to sandboxes, one each, from uid_first to uid_first+uid_count-1.
+    # Two daemons on one host take disjoint ranges. There must be one per instance
+    # (instances.max_total) plus the pre-made sandboxes: a smaller range is refused at start.
+    uid_first: int = 10000
+    uid_count: int = 4000
+    # Processes and threads of all sandboxes together (their common parent cgroup's pids.max).
+    # 0: three quarters of the host's smaller kernel limit (pid_max, threads-max); the daemon is
+    # outside that group, so it and the rest of the host keep the last quarter.
+    pids_total: int = 0
+    # Memory of all sandboxes together in bytes (the parent cgroup's memory limit). 0: the
+    # host's memory less an eighth (at least 1 GiB) kept for the daemon and the rest of the host.
+    memory_total: int = 0
+
+
 class Runtimes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Interpreters behind the FC runtime names: real binaries, never a shim such as pyenv's."""
 
@@ -126,6 +143,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     limits: Limits = msgspec.field(default_factory=Limits)
     instances: Instances = msgspec.field(default_factory=Instances)
     runtimes: Runtimes = msgspec.field(default_factory=Runtimes)
+    sandbox: Sandbox = msgspec.field(default_factory=Sandbox)
     retention: Retention = msgspec.field(default_factory=Retention)
     nas: Nas = msgspec.field(default_factory=Nas)
     async_: Async = msgspec.field(default_factory=Async, name="async")
@@ -242,6 +260,16 @@ def _validate(config: Config) -> None:
     for key in ("max_queued_per_function", "max_stored_bytes"):
         if getattr(config.async_, key) < 1:
             raise ConfigError(f"config key 'async.{key}' must be at least 1")
+    box = config.sandbox
+    # Below 1000 are the system's own accounts (they own files and daemons on the host).
+    if box.uid_first < 1000 or box.uid_count < 1 or box.uid_first + box.uid_count > 1 << 31:
+        raise ConfigError(
+            "config keys 'sandbox.uid_first' and 'sandbox.uid_count' must name a range of"
+            f" uids from 1000 up, got {box.uid_first} and {box.uid_count}"
+        )
+    for key in ("pids_total", "memory_total"):
+        if getattr(box, key) < 0:
+            raise ConfigError(f"config key 'sandbox.{key}' must be 0 (automatic) or positive")
     if not config.account_id.isdigit():
         raise ConfigError(f"config key 'account_id' must be digits, got {config.account_id!r}")
     for address, directory in config.nas.exports.items():

@@ -1,7 +1,8 @@
 """The composition root: read the config, open the store, build the components, run them.
 
 The daemon owns one ``asyncio.TaskGroup``; every long-lived component runs in it as
-``async def run(self, *, ready)``. Shutdown on SIGTERM/SIGINT goes in the order uvicorn and
+``async def run(self, *, ready)``, under a :class:`~fcd.supervise.Supervisor` that restarts it
+when it fails. Shutdown on SIGTERM/SIGINT goes in the order uvicorn and
 hypercorn use: stop accepting, let in-flight requests finish within a deadline, cancel what is
 left, close the store last so every acknowledged write is on disk.
 """
@@ -20,7 +21,7 @@ import sqlite3
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,6 +47,7 @@ from fcd.invocations.queue import AsyncQueue
 from fcd.invocations.recorder import Recorder
 from fcd.store import Store, datadir
 from fcd.store.code import CodeStore
+from fcd.supervise import Supervisor
 from fcd.triggers.oss import OssTriggers
 from fcd.triggers.timer import Timers
 
@@ -186,6 +188,8 @@ class Daemon:
             region=config.region,
             account_id=config.account_id,
         )
+        # Restarts a component's background loop when it fails, instead of ending the daemon.
+        self.supervisor = Supervisor()
         self._stop = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -224,7 +228,8 @@ class Daemon:
                 tasks: dict[str, asyncio.Task[None]] = {}
                 for name, component in components.items():
                     ready = asyncio.Event()
-                    tasks[name] = group.create_task(component.run(ready=ready), name=name)
+                    supervised = self.supervisor.run(name, _runner(component, ready))
+                    tasks[name] = group.create_task(supervised, name=name)
                     await ready.wait()
                 listener = _listen(self.config.host, self.config.port)
                 serving = group.create_task(server.serve(sockets=[listener]), name="http-server")
@@ -255,6 +260,11 @@ class Daemon:
             await self.isolation.close()
             self.store.close()
             log.info("stopped")
+
+
+def _runner(component: Component, ready: asyncio.Event) -> Callable[[], Awaitable[None]]:
+    """What the supervisor starts (again): the component's loop, with the same ``ready``."""
+    return lambda: component.run(ready=ready)
 
 
 def http_server(
@@ -341,7 +351,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
 async def _serve(config: Config) -> None:
     try:
         daemon = Daemon(config)
-    except IsolationUnavailable as e:
+    except (IsolationUnavailable, ConfigError) as e:
         log.error("%s", e)
         raise SystemExit(2) from None
     loop = asyncio.get_running_loop()

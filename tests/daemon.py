@@ -41,6 +41,8 @@ class RunningDaemon:
     # A TOML config file passed with --config (None: the embedded defaults and FCD_* only).
     config: Path | None = None
     umask: int = 0o022
+    # What to run: the daemon itself, or a wrapper around fcd.daemon.main (fault injection).
+    argv: list[str] = field(default_factory=lambda: [sys.executable, "-m", "fcd", "serve"])
     log_path: Path = field(init=False)
     # A command the daemon runs under, e.g. tests/systemd_confine.py with the unit file.
     prefix: tuple[str, ...] = ()
@@ -58,7 +60,7 @@ class RunningDaemon:
         with open(self.log_path, "ab") as log:
             options = [] if self.config is None else ["--config", str(self.config)]
             self.process = subprocess.Popen(
-                [*self.prefix, sys.executable, "-m", "fcd", "serve", *options, *self.args],
+                [*self.prefix, *self.argv, *options, *self.args],
                 env=self.env,
                 umask=self.umask,
                 stdout=log,
@@ -120,10 +122,12 @@ def start_daemon(
     data_dir: Path,
     config: Path | str | None = None,
     args: tuple[str, ...] = (),
+    argv: list[str] | None = None,
     **extra_env: str,
 ) -> RunningDaemon:
     """A daemon on a free port. ``config`` is a TOML file, or TOML text written beside the data
-    dir, passed with ``--config`` (settings that have no ``FCD_*`` variable)."""
+    dir, passed with ``--config`` (settings that have no ``FCD_*`` variable); ``argv`` replaces
+    ``python -m fcd serve`` (a wrapper that plants a fault, for instance)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     path = config if isinstance(config, Path) else None
@@ -131,4 +135,7 @@ def start_daemon(
         path = data_dir.parent / f"fcd-{port}.toml"
         path.write_text(config)
     env = daemon_env(data_dir, port, **extra_env)
-    return RunningDaemon(data_dir, port, env, path, args=args).start()
+    running = RunningDaemon(data_dir, port, env, path, args=args)
+    if argv is not None:
+        running.argv = argv
+    return running.start()

@@ -121,7 +121,8 @@ class InstanceManager:
         """Run one sync invocation on an instance of ``spec``'s function version.
 
         Raises:
-            errors.ResourceExhausted: no instance slot and no room to start another.
+            errors.ResourceExhausted: no instance slot and no room to start another, or no
+                sandbox uid free for the instance it would start.
             StartFailure: the instance this invocation waited for did not start.
         """
         pool = self._pool_for(spec)
@@ -295,7 +296,9 @@ class InstanceManager:
         except BaseException as e:
             waited = pool.start_failed(instance_id)
             self._starts.pop(instance_id, None)
-            failure = e if isinstance(e, StartFailure) else _start_failure(e)
+            # No uid or other sandbox resource free: a 429 like a full host, not a failure.
+            known = (StartFailure, errors.ResourceExhausted)
+            failure = e if isinstance(e, known) else _start_failure(e)
             log.warning(
                 "instance %s of %s failed to start (%d waiting): %s",
                 instance_id,

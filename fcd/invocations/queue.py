@@ -314,6 +314,9 @@ class AsyncQueue:
     _pending: set[tuple[str, str, str]] = field(default_factory=set)
     # The earliest due time of a queued row not yet due (a retry's backoff), as last fetched.
     _next_due: float = float("inf")
+    # Rows a crash left Running are requeued once per daemon start, not on a supervised restart
+    # of the workers (whose attempts are still running then).
+    _recovered: bool = False
     # Where http(s) destinations may connect although the address is local (config).
     _allow: tuple[egress.Rule, ...] = ()
 
@@ -406,10 +409,17 @@ class AsyncQueue:
 
     # the workers ----------------------------------------------------------------------------
     async def run(self, *, ready: asyncio.Event) -> None:
-        """Requeue what a crash left running, then dispatch due rows until cancelled."""
-        recovered = await self.store.write(_recover, notify=False)
-        if recovered:
-            log.warning("%d async invocations were running at a crash: queued again", recovered)
+        """Requeue what a crash left running, then dispatch due rows until cancelled.
+
+        Error handling:
+            an exception other than cancellation leaves the running attempts alone: they
+            finish and record their end while the supervisor starts this loop again.
+        """
+        if not self._recovered:
+            recovered = await self.store.write(_recover, notify=False)
+            if recovered:
+                log.warning("%d async invocations were running at a crash: queued again", recovered)
+            self._recovered = True
         self._pending.update(self.store.read(_queued_functions))
         ready.set()
         last_prune = 0.0
@@ -427,9 +437,10 @@ class AsyncQueue:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(pause):
                         await self._wake.wait()
-        finally:
+        except asyncio.CancelledError:
             for task in list(self._tasks):
                 task.cancel()
+            raise
 
     async def close(self) -> None:
         """Cancel running attempts (their rows stay ``Running`` and rerun at the next start)."""

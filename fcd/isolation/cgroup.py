@@ -5,6 +5,11 @@ cannot stretch it), a CPU share in proportion to its memory, and a pids cap. The
 the peak memory and whether the kernel OOM-killed something from the same group, and kills
 every process in it at teardown, so nothing a function forked outlives its instance.
 
+Every sandbox group of a daemon sits in one parent, ``fcd/daemon-<pid>-<n>`` beside the
+daemon's own group, which caps the processes and memory of all of them together
+(:class:`Totals`): sixteen instances of 512 pids each cannot take the host's pid space. The
+daemon is not in that parent, so it keeps room to answer while its sandboxes are at the cap.
+
 CPU ratio: one GiB of memory buys the weight of one ordinary process (v1 ``cpu.shares`` 1024,
 v2 ``cpu.weight`` 100); 128 MiB gets an eighth of that. Under contention CPU is split in
 proportion to memorySize, as FC does; an idle host lets any instance use all of it.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import signal
@@ -27,6 +33,8 @@ log = logging.getLogger(__name__)
 MOUNT = Path("/sys/fs/cgroup")
 # Processes and threads one sandbox may hold: room for a threaded server, not for a fork bomb.
 PIDS_MAX = 512
+# Unique parent names within one process (tests build several isolations in one process).
+_parents = itertools.count()
 
 
 # The CFS period a CPU quota is measured in (the kernel's default, 100 ms).
@@ -59,6 +67,44 @@ class Limits:
         return min(10000, max(1, self.memory_mb * 100 // 1024))
 
 
+@dataclass(frozen=True)
+class Totals:
+    """Caps on all of a daemon's sandboxes together: their parent group's limits."""
+
+    pids_max: int
+    memory_bytes: int
+
+
+# The share of the host's pid space the sandboxes may take when no cap is configured; the
+# rest stays with the daemon and the host (ssh, systemd, the operator's shell).
+AUTO_PIDS_SHARE = 0.75
+# Memory kept outside the sandboxes when no cap is configured: an eighth, at least 1 GiB.
+AUTO_MEMORY_KEEP = 1 / 8
+AUTO_MEMORY_KEEP_MIN = 1 << 30
+
+
+def totals_for(
+    pids_total: int, memory_total: int, pid_max: int, threads_max: int, memory_host: int
+) -> Totals:
+    """The caps to apply: the configured ones, or shares of the host's limits for 0. Pure."""
+    pids = pids_total or max(1, int(min(pid_max, threads_max) * AUTO_PIDS_SHARE))
+    keep = max(AUTO_MEMORY_KEEP_MIN, int(memory_host * AUTO_MEMORY_KEEP))
+    memory = memory_total or max(256 << 20, memory_host - keep)
+    return Totals(pids, memory)
+
+
+def host_limits() -> tuple[int, int, int]:
+    """The kernel's pid_max and threads-max, and the host's memory in bytes."""
+    pid_max = _read_int(Path("/proc/sys/kernel/pid_max")) or 32768
+    threads_max = _read_int(Path("/proc/sys/kernel/threads-max")) or pid_max
+    memory = 0
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) * 1024
+    return pid_max, threads_max, memory
+
+
 class Cgroup(Protocol):
     """One sandbox's group, whichever hierarchy holds it."""
 
@@ -75,9 +121,14 @@ class Cgroup(Protocol):
 
 
 class Backend(Protocol):
+    """The groups of one daemon's sandboxes, all under one parent that caps them together."""
+
     version: int
 
     def create(self, name: str) -> Cgroup: ...
+    def set_totals(self, totals: Totals) -> None: ...
+    def parents(self) -> list[Path]: ...
+    def close(self) -> None: ...
 
 
 def _write(path: Path, value: str) -> None:
@@ -131,11 +182,16 @@ def _rmdir(path: Path) -> bool:
     return True
 
 
+def _empty(group: Path) -> bool:
+    return not (group / "cgroup.procs").read_text().strip()
+
+
 def _sweep(base: Path) -> None:
     """Remove empty groups that a killed daemon left behind.
 
-    Group names start with ``sbx-<pid of the daemon that made it>-``; groups of live daemons
-    (possibly just created and still empty) are left alone.
+    Group names are ``<kind>-<pid of the daemon that made it>-<n>`` (``daemon-`` parents and,
+    from older versions, ``sbx-`` groups directly in the base); those of live daemons (possibly
+    just created and still empty) are left alone. A parent goes after its empty children.
     """
     for child in base.iterdir():
         owner = child.name.split("-")
@@ -144,8 +200,26 @@ def _sweep(base: Path) -> None:
         if Path(f"/proc/{owner[1]}").exists():
             continue
         with contextlib.suppress(OSError):
-            if not (child / "cgroup.procs").read_text().strip():
+            for group in child.iterdir():
+                if group.is_dir() and _empty(group):
+                    group.rmdir()
+            if _empty(child):
                 child.rmdir()
+
+
+def _parent_name() -> str:
+    return f"daemon-{os.getpid()}-{next(_parents)}"
+
+
+def _limit_memory_v1(group: Path, limit: int) -> None:
+    """memory and memsw limits of a v1 group: swap cannot stretch the memory limit."""
+    memsw = group / "memory.memsw.limit_in_bytes"
+    # memory ≤ memsw at every moment: raise memsw first when growing, last when shrinking.
+    files = [group / "memory.limit_in_bytes"] + ([memsw] if memsw.exists() else [])
+    if memsw.exists() and _read_int(memsw) < limit:
+        files.reverse()
+    for path in files:
+        _write(path, str(limit))
 
 
 class V1Group:
@@ -160,13 +234,7 @@ class V1Group:
 
     def set_limits(self, limits: Limits) -> None:
         memory = self.dirs["memory"]
-        memsw = memory / "memory.memsw.limit_in_bytes"
-        # memory ≤ memsw at every moment: raise memsw first when growing, last when shrinking.
-        files = [memory / "memory.limit_in_bytes"] + ([memsw] if memsw.exists() else [])
-        if memsw.exists() and _read_int(memsw) < limits.memory_bytes:
-            files.reverse()
-        for path in files:
-            _write(path, str(limits.memory_bytes))
+        _limit_memory_v1(memory, limits.memory_bytes)
         _write(memory / "memory.swappiness", "0")
         if "cpu" in self.dirs:
             _write(self.dirs["cpu"] / "cpu.shares", str(limits.cpu_shares))
@@ -224,13 +292,15 @@ class V1Group:
 
 
 class V1Backend:
-    """cgroup v1: groups under this process's own group in each controller, in ``fcd/``."""
+    """cgroup v1: in each controller, ``fcd/daemon-<pid>-<n>/`` under this process's own group."""
 
     version = 1
     CONTROLLERS = ("memory", "cpu", "pids", "freezer")
 
     def __init__(self) -> None:
         self.bases: dict[str, Path] = {}
+        self.dirs: dict[str, Path] = {}
+        name = _parent_name()
         for controller in self.CONTROLLERS:
             mount = MOUNT / controller
             if not (mount / "cgroup.procs").exists():
@@ -239,17 +309,43 @@ class V1Backend:
             base.mkdir(exist_ok=True)
             _sweep(base)
             self.bases[controller] = base
+            self.dirs[controller] = base / name
+            self.dirs[controller].mkdir()
+        memory = self.dirs.get("memory")
+        if memory is not None:
+            # The parent's limit binds its children only in a hierarchical memory tree (the
+            # kernel refuses the write where the tree above already is one: it stays 1).
+            with contextlib.suppress(OSError):
+                _write(memory / "memory.use_hierarchy", "1")
+            if _read_int(memory / "memory.use_hierarchy") != 1:
+                log.warning("memory.use_hierarchy is 0: sandbox memory is capped per sandbox only")
 
     def create(self, name: str) -> V1Group:
         dirs = {}
-        for controller, base in self.bases.items():
-            path = base / name
+        for controller, parent in self.dirs.items():
+            path = parent / name
             path.mkdir(exist_ok=True)
             dirs[controller] = path
         return V1Group(name, dirs)
 
+    def set_totals(self, totals: Totals) -> None:
+        """Cap all sandboxes together (memory: memsw too, so swap cannot stretch it)."""
+        _limit_memory_v1(self.dirs["memory"], totals.memory_bytes)
+        if "pids" in self.dirs:
+            _write(self.dirs["pids"] / "pids.max", str(totals.pids_max))
+
+    def parents(self) -> list[Path]:
+        return list(self.dirs.values())
+
+    def close(self) -> None:
+        """Remove the parent (once its sandboxes are gone) and the base if no one else uses it."""
+        for controller, parent in self.dirs.items():
+            with contextlib.suppress(OSError):
+                _rmdir(parent)
+                self.bases[controller].rmdir()
+
     def __repr__(self) -> str:
-        return f"<CgroupV1 {sorted(self.bases)}>"
+        return f"<CgroupV1 {sorted(self.dirs)}>"
 
 
 class V2Group:
@@ -321,7 +417,8 @@ def _vacate(parent: Path, mount: Path) -> None:
 
 
 class V2Backend:
-    """cgroup v2: groups in ``fcd/`` beside this process's own group, controllers enabled.
+    """cgroup v2: groups in ``fcd/daemon-<pid>-<n>/`` beside this process's own group,
+    controllers enabled down to them.
 
     The daemon's own group cannot enable controllers for its children while it holds a process,
     so the daemon moves to ``fcd-daemon/`` first (a daemon already there uses the group above).
@@ -341,15 +438,17 @@ class V2Backend:
         self.base = parent / "fcd"
         self.base.mkdir(exist_ok=True)
         _sweep(self.base)
+        self.dir = self.base / _parent_name()
+        self.dir.mkdir()
         wanted = {"memory", "pids", "cpu"}
         available = set((parent / "cgroup.controllers").read_text().split())
-        for target in (parent, self.base):
+        for target in (parent, self.base, self.dir):
             with contextlib.suppress(OSError):
                 _write(
                     target / "cgroup.subtree_control",
                     " ".join(f"+{c}" for c in sorted(wanted & available)),
                 )
-        enabled = set((self.base / "cgroup.subtree_control").read_text().split())
+        enabled = set((self.dir / "cgroup.subtree_control").read_text().split())
         if missing := self.REQUIRED - enabled:
             raise OSError(
                 errno.EOPNOTSUPP,
@@ -359,12 +458,26 @@ class V2Backend:
             )
 
     def create(self, name: str) -> V2Group:
-        path = self.base / name
+        path = self.dir / name
         path.mkdir(exist_ok=True)
         return V2Group(name, path)
 
+    def set_totals(self, totals: Totals) -> None:
+        """Cap all sandboxes together (each sandbox has no swap; see V2Group.set_limits)."""
+        _write(self.dir / "memory.max", str(totals.memory_bytes))
+        _write(self.dir / "pids.max", str(totals.pids_max))
+
+    def parents(self) -> list[Path]:
+        return [self.dir]
+
+    def close(self) -> None:
+        """Remove the parent (once its sandboxes are gone) and the base if no one else uses it."""
+        with contextlib.suppress(OSError):
+            _rmdir(self.dir)
+            self.base.rmdir()
+
     def __repr__(self) -> str:
-        return f"<CgroupV2 {self.base}>"
+        return f"<CgroupV2 {self.dir}>"
 
 
 def detect() -> Backend | None:

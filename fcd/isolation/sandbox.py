@@ -9,6 +9,7 @@ The in-sandbox half is ``sandbox/init.py`` (stdlib only), run under the system i
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ctypes.util
 import itertools
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from fcd.config import Config
+from fcd import errors
+from fcd.config import DEFAULTS, Config, ConfigError
 from fcd.isolation import cgroup, scratch
 from fcd.isolation.netns import Link, Uplink
 
@@ -35,8 +37,8 @@ ZYGOTE = PROJECT / "sandbox" / "zygote.py"
 RUNTIMES = PROJECT / "runtimes"
 # The directory of the sandbox's command links (sandbox/init.py's COMMANDS_DIR).
 COMMANDS_DIR = "/var/fc/bin"
-# Unprivileged ids handed to sandboxes (FC's images pre-create user10000…user10999).
-UID_FIRST, UID_COUNT = 10000, 1000
+# Unprivileged ids handed to sandboxes, one each (config: [sandbox] uid_first, uid_count).
+UIDS = range(DEFAULTS.sandbox.uid_first, DEFAULTS.sandbox.uid_first + DEFAULTS.sandbox.uid_count)
 NAMESPACES = ("mnt", "pid", "ipc", "uts", "net")
 # Generic sandboxes kept ready; each holds ~1-2 MB and saves the namespace/root work of a start.
 POOL_SIZE = 4
@@ -73,6 +75,11 @@ def _run_as(wanted: tuple[int, int] | None, own: int | None) -> list[int] | None
         return None
     uid, gid = wanted
     return [own if uid < 0 else uid, own if gid < 0 else gid]
+
+
+def uids_needed(max_instances: int) -> int:
+    """How many uids the range must hold: one per instance and per pre-made sandbox. Pure."""
+    return max_instances + POOL_SIZE + NODE_POOL_SIZE
 
 
 class IsolationUnavailable(Exception):
@@ -115,7 +122,11 @@ class Watched:
         except ProcessLookupError:
             self._exited.set_result(None)
             return
-        self._loop.add_reader(self._pidfd, self._on_exit)
+        try:
+            self._loop.add_reader(self._pidfd, self._on_exit)
+        except BaseException:
+            os.close(self._pidfd)
+            raise
 
     def _on_exit(self) -> None:
         self._close()
@@ -252,13 +263,7 @@ class Sandbox:
                 log.warning("sandbox %s: init %d did not exit", self.name, self.pid)
                 self.process.forget()
             if self.group is not None:
-                for _ in range(100):
-                    if self.group.remove():
-                        break
-                    self.group.kill_all()
-                    await asyncio.sleep(0.01)
-                else:
-                    log.warning("cgroup %s still busy after kill", self.group.name)
+                await _remove_group(self.group)
         finally:
             self.control.close()
             if self._peak_fd >= 0:
@@ -287,6 +292,24 @@ def _peak_mb(data: bytes, single_value: bool) -> float:
         return int(data[start + 6 : data.index(b"kB", start)]) / 1024
     except (ValueError, IndexError):
         return 0.0
+
+
+async def _remove_group(group: cgroup.Cgroup) -> None:
+    """Kill what is left in ``group`` and remove it, waiting (off the loop's back) while the
+    kernel still counts exiting processes in it."""
+    for _ in range(100):
+        if group.remove():
+            return
+        group.kill_all()
+        await asyncio.sleep(0.01)
+    log.warning("cgroup %s still busy after kill", group.name)
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL a sandbox init that is not watched yet (the zygote's child: its pid is ours to
+    signal until the zygote's kernel-side reaping, which needs it to exit first)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _factory(protocol: asyncio.StreamReaderProtocol) -> Callable[[], asyncio.Protocol]:
@@ -387,6 +410,7 @@ class Isolation:
         node: str,
         backend: cgroup.Backend | None = None,
         pool_size: int = POOL_SIZE,
+        uids: range = UIDS,
     ) -> None:
         self.mode = mode
         self.data_dir = data_dir
@@ -399,7 +423,8 @@ class Isolation:
         self.root_mountpoint = data_dir / "sandbox-root"
         self.zygote = Zygote(python)
         self.uplink = Uplink()
-        self._free_uids = list(range(UID_FIRST, UID_FIRST + UID_COUNT))
+        self.uids = uids
+        self._free_uids = collections.deque(uids)
         self._pools: dict[Kind, list[Prepared]] = {"generic": [], "node": []}
         self._refill = asyncio.Event()
         self._full = asyncio.Event()
@@ -417,12 +442,23 @@ class Isolation:
         """The daemon's isolation.
 
         Raises:
+            ConfigError: the uid range cannot hold a uid for every instance and pre-made
+                sandbox.
             IsolationUnavailable: ``namespaces`` is configured but namespaces or cgroups are
                 unavailable; the daemon must refuse to start.
         """
         if config.isolation == "none":
             log.warning("isolation = none: functions run as plain processes, without sandboxes")
             return cls("none", data_dir, config.runtimes.python, config.runtimes.node)
+        box = config.sandbox
+        needed = uids_needed(config.instances.max_total)
+        if box.uid_count < needed:
+            raise ConfigError(
+                f"config key 'sandbox.uid_count' ({box.uid_count}) must be at least"
+                f" instances.max_total ({config.instances.max_total}) plus the pre-made"
+                f" sandboxes ({needed - config.instances.max_total}): {needed}; raise it or"
+                " lower instances.max_total"
+            )
         reason = namespaces_available()
         if reason:
             raise IsolationUnavailable(f"cannot build sandboxes: {reason} (set isolation = none)")
@@ -432,8 +468,29 @@ class Isolation:
             raise IsolationUnavailable(f"cannot create cgroups: {e}") from e
         if backend is None:
             raise IsolationUnavailable("no cgroup hierarchy with the memory controller")
-        log.info("isolation: namespaces, cgroup v%d", backend.version)
-        return cls("namespaces", data_dir, config.runtimes.python, config.runtimes.node, backend)
+        totals = cgroup.totals_for(box.pids_total, box.memory_total, *cgroup.host_limits())
+        try:
+            backend.set_totals(totals)
+        except OSError as e:
+            backend.close()
+            raise IsolationUnavailable(f"cannot cap the sandboxes' cgroup: {e}") from e
+        log.info(
+            "isolation: namespaces, cgroup v%d; all sandboxes: %d pids, %d MiB, uids %d-%d",
+            backend.version,
+            totals.pids_max,
+            totals.memory_bytes >> 20,
+            box.uid_first,
+            box.uid_first + box.uid_count - 1,
+        )
+        uids = range(box.uid_first, box.uid_first + box.uid_count)
+        return cls(
+            "namespaces",
+            data_dir,
+            config.runtimes.python,
+            config.runtimes.node,
+            backend,
+            uids=uids,
+        )
 
     # -- paths as the runtime sees them ------------------------------------------------------
     @property
@@ -464,6 +521,10 @@ class Isolation:
                 while len(pool) < self.targets[kind] and not self._closed:
                     try:
                         prepared = await self._prepare(kind, background=True)
+                    except errors.ResourceExhausted:
+                        # Every uid is held by an instance: the pool waits for one to end.
+                        await asyncio.sleep(1)
+                        continue
                     except OSError as e:
                         log.warning("cannot pre-make a sandbox: %s", e)
                         await asyncio.sleep(1)
@@ -491,6 +552,10 @@ class Isolation:
         return len(self._pools["generic"])
 
     @property
+    def uids_free(self) -> int:
+        return len(self._free_uids)
+
+    @property
     def pooled_node(self) -> int:
         return len(self._pools["node"])
 
@@ -509,18 +574,31 @@ class Isolation:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.backend is not None:
-            with contextlib.suppress(OSError):
-                for base in getattr(self.backend, "bases", {}).values():
-                    base.rmdir()
-                if hasattr(self.backend, "base"):
-                    self.backend.base.rmdir()
+            self.backend.close()
 
     # -- making sandboxes --------------------------------------------------------------------
+    def _take_uid(self) -> int:
+        """A uid no other sandbox holds.
+
+        Raises:
+            errors.ResourceExhausted: all of the configured range is in use (429, never a crash).
+        """
+        if not self._free_uids:
+            raise errors.ResourceExhausted(
+                f"all {len(self.uids)} sandbox uids are in use; try again when an instance ends"
+            )
+        return self._free_uids.popleft()
+
     async def _prepare(self, kind: Kind = "generic", background: bool = False) -> Prepared:
         """Have the zygote fork a generic sandbox, in a fresh cgroup and with its /tmp disk
         mounted when isolated.
 
+        Each resource (uid, cgroup, socket pair, pipes, the forked process) is registered for
+        release the moment it exists, before the next step that can fail; the registrations
+        are given up only once the sandbox is prepared and owns them all.
+
         Raises:
+            errors.ResourceExhausted: every uid of the range is in use.
             OSError: the disk, cgroup, pipes or the fork could not be made.
         """
         disk = await self._attach_disk(PREPARED_DISK_MB) if self.isolated else None
@@ -533,61 +611,60 @@ class Isolation:
     async def _fork_prepared(
         self, kind: Kind, background: bool, disk: scratch.Disk | None
     ) -> Prepared:
-        group = None
-        if self.isolated:
-            assert self.backend is not None
-            group = self.backend.create(f"sbx-{os.getpid()}-{next(self._names)}")
-            # Until specialised a sandbox holds only its init (and node): cap it modestly.
-            memory = PREPARED_NODE_MEMORY_MB if kind == "node" else PREPARED_MEMORY_MB
-            group.set_limits(cgroup.Limits(memory))
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        setup_ours, setup_theirs = (None, None)
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        description: dict[str, object] = {
-            "mode": self.mode,
-            "root": str(self.root_mountpoint),
-            "runtime_dir": str(RUNTIMES),
-            "commands": self.commands(),
-            "cgroup_procs": [str(p) for p in group.procs_files()] if group else [],
-            "background": background,
-        }
-        uid = None
-        if disk is not None:
-            description["tmp_device"] = disk.device
-        if self.isolated:
-            uid = self._free_uids.pop(0)
-            description["uid"] = uid
-        if kind == "node":
-            setup_ours, setup_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            description.update(
-                prestart=True,
-                argv=[self.node, "/var/fc/runtime/nodejs/bootstrap.js"],
-                env=NODE_BASE_ENV,
-            )
-        fds = [theirs.fileno(), out_w, err_w] + ([setup_theirs.fileno()] if setup_theirs else [])
-        try:
-            pid = await self.zygote.fork(description, fds)
-        except BaseException:
-            for fd in (out_r, err_r):
-                os.close(fd)
-            ours.close()
-            if setup_ours is not None:
-                setup_ours.close()
-            if group is not None:
-                group.remove()
+        async with contextlib.AsyncExitStack() as undo:
+            group = None
+            uid = None
+            if self.isolated:
+                assert self.backend is not None
+                uid = self._take_uid()
+                undo.callback(self._free_uids.append, uid)
+                group = self.backend.create(f"sbx-{os.getpid()}-{next(self._names)}")
+                undo.push_async_callback(_remove_group, group)
+                # Until specialised a sandbox holds only its init (and node): cap it modestly.
+                memory = PREPARED_NODE_MEMORY_MB if kind == "node" else PREPARED_MEMORY_MB
+                group.set_limits(cgroup.Limits(memory))
+            description: dict[str, object] = {
+                "mode": self.mode,
+                "root": str(self.root_mountpoint),
+                "runtime_dir": str(RUNTIMES),
+                "commands": self.commands(),
+                "cgroup_procs": [str(p) for p in group.procs_files()] if group else [],
+                "background": background,
+            }
             if uid is not None:
-                self._free_uids.append(uid)
-            raise
-        finally:
-            theirs.close()
-            if setup_theirs is not None:
-                setup_theirs.close()
-            os.close(out_w)
-            os.close(err_w)
-        prepared = Prepared(Watched(pid), ours, out_r, err_r, group, kind, setup_ours, uid)
-        prepared.disk_mb = disk.size_mb if disk is not None else 0
-        try:
+                description["uid"] = uid
+            if disk is not None:
+                description["tmp_device"] = disk.device
+            # The sandbox's ends of the channels: ours to close once it has them (or has not).
+            with contextlib.ExitStack() as theirs:
+                ours, their_control = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                undo.callback(ours.close)
+                theirs.callback(their_control.close)
+                out_r, out_w = os.pipe()
+                undo.callback(os.close, out_r)
+                theirs.callback(os.close, out_w)
+                err_r, err_w = os.pipe()
+                undo.callback(os.close, err_r)
+                theirs.callback(os.close, err_w)
+                fds = [their_control.fileno(), out_w, err_w]
+                setup_ours = None
+                if kind == "node":
+                    setup_ours, setup_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                    undo.callback(setup_ours.close)
+                    theirs.callback(setup_theirs.close)
+                    fds.append(setup_theirs.fileno())
+                    description.update(
+                        prestart=True,
+                        argv=[self.node, "/var/fc/runtime/nodejs/bootstrap.js"],
+                        env=NODE_BASE_ENV,
+                    )
+                pid = await self.zygote.fork(description, fds)
+            undo.callback(_kill, pid)  # until it is watched through a pidfd
+            prepared = Prepared(Watched(pid), ours, out_r, err_r, group, kind, setup_ours, uid)
+            prepared.disk_mb = disk.size_mb if disk is not None else 0
+            # The prepared sandbox owns all of it now: destroying it releases every piece.
+            undo.pop_all()
+            undo.push_async_callback(self._discard, prepared)
             await self._await_prepared(prepared)
             if self.isolated and background:
                 # Most functions have internet access: pay for the veth pair ahead too.
@@ -595,9 +672,7 @@ class Isolation:
                     prepared.link = await self.uplink.attach(pid)
                 except OSError as e:
                     log.warning("no veth pair for a pre-made sandbox: %s", e)
-        except BaseException:
-            await self._discard(prepared)
-            raise
+            undo.pop_all()
         return prepared
 
     async def _attach_disk(self, size_mb: int, pooled: bool = True) -> scratch.Disk:

@@ -229,3 +229,30 @@ async def test_adaptive_keep_alive_prewarms_an_instance_before_the_expected_invo
     await wait_until_async(lambda: pool.size == 0, 10, "the instance to be unloaded again")
     await m.close()
     await task
+
+
+async def test_no_free_sandbox_uid_is_a_429_not_a_crash(
+    isolation: Isolation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every uid of the range held (instances still being torn down): the isolation refuses
+    # with ResourceExhausted; the caller gets it as such (429), the slot is given back, and
+    # the next invocation starts normally once a uid is free.
+    m = manager(isolation)
+    task = await running(m)
+    spawn = isolation.spawn
+
+    async def no_uid(*args: object, **kwargs: object) -> object:
+        raise errors.ResourceExhausted("all 2 sandbox uids are in use")
+
+    monkeypatch.setattr(isolation, "spawn", no_uid)
+    spec = pool_spec(tmp_path, "u")
+    with pytest.raises(errors.ResourceExhausted, match="uids are in use"):
+        await m.invoke(spec, request())
+    (pool,) = m.pools()
+    assert pool.size == 0
+    assert m.budget.running == 0
+    monkeypatch.setattr(isolation, "spawn", spawn)
+    assert (await m.invoke(spec, request())).result.body == b"ok"
+    assert not task.done()
+    await m.close()
+    await task

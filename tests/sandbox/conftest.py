@@ -5,15 +5,18 @@ Every test ends by checking that nothing is left behind: no cgroup, no process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import textwrap
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from fcd.config import Config
@@ -102,8 +105,11 @@ async def invoke(instance: Instance, payload: bytes = b"", limit: float = 5) -> 
 
 
 @contextlib.asynccontextmanager
-async def starter(mode: str, tmp_path: Path) -> AsyncIterator[Starter]:
-    isolation = Isolation.from_config(Config(isolation=mode), tmp_path / "data")  # type: ignore[arg-type]
+async def starter(
+    mode: str, tmp_path: Path, config: Config | None = None
+) -> AsyncIterator[Starter]:
+    config = msgspec.structs.replace(config or Config(), isolation=mode)
+    isolation = Isolation.from_config(config, tmp_path / "data")
     if mode == "namespaces":
         assert_expected_hierarchy(isolation.backend)
     starter = Starter(isolation, tmp_path / "code")
@@ -111,19 +117,32 @@ async def starter(mode: str, tmp_path: Path) -> AsyncIterator[Starter]:
         yield starter
     finally:
         pids = [i.sandbox.pid for i in starter.started]
-        names = {i.id for i in starter.started}
         for instance in starter.started:
             await instance.stop()
         await isolation.close()
     alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]  # noqa: ASYNC240
     assert alive == [], "a process outlived its instance"
+    assert leftovers(isolation) == [], "cgroups left behind"
+    assert isolation.uids_free == len(isolation.uids), "uids not returned"
+
+
+def sandbox_groups(isolation: Isolation) -> list[Path]:
+    """The sandbox cgroups of ``isolation`` that exist now (every hierarchy)."""
     backend = isolation.backend
-    if backend is not None:
-        bases = list(getattr(backend, "bases", {}).values())
-        bases += [backend.base] if isinstance(backend, cgroup.V2Backend) else []
-        for base in bases:
-            left = {p.name for p in base.iterdir()} & names if base.exists() else set()
-            assert left == set(), "cgroups left behind"
+    if backend is None:
+        return []
+    parents = [p for p in backend.parents() if p.exists()]
+    return sorted(g for parent in parents for g in parent.iterdir() if g.is_dir())
+
+
+def leftovers(isolation: Isolation) -> list[str]:
+    """What a closed ``isolation`` left in the cgroup trees: its parent groups (which close
+    removes, and cannot while a sandbox group is still in them) and those sandbox groups."""
+    backend = isolation.backend
+    if backend is None:
+        return []
+    left = [str(p) for p in backend.parents() if p.exists()]
+    return left + [str(g) for g in sandbox_groups(isolation)]
 
 
 @pytest.fixture(params=ISOLATIONS)
@@ -141,3 +160,18 @@ async def sandboxed(tmp_path: Path) -> AsyncIterator[Starter]:
 
 
 Start = Callable[..., Any]
+
+
+def alive(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> bool:
+    """Poll ``condition`` until it holds or ``within`` seconds have passed; whether it held."""
+    deadline = time.monotonic() + within
+    while True:
+        if condition():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)

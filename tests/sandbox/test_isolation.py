@@ -111,7 +111,7 @@ async def test_runs_unprivileged_with_no_new_privileges(sandboxed: Starter) -> N
     instance = await sandboxed(PROBE)
     uid, gid, groups, hostname, no_new_privs = await probe(instance, what="ids")
     assert hostname == instance.id
-    assert 10000 <= uid < 11000
+    assert uid in sandboxed.isolation.uids
     assert gid == uid
     assert groups == []
     assert no_new_privs == "1"

@@ -90,3 +90,21 @@ def test_nas_exports_are_the_operators_keys(tmp_path: Path) -> None:
         path.write_text(f"[nas]\nexports = {bad}\n")
         with pytest.raises(ConfigError, match=r"nas\.exports"):
             load(path, {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[sandbox]\nuid_first = 0\n",  # root
+        "[sandbox]\nuid_first = 999\n",  # the system's accounts
+        "[sandbox]\nuid_count = 0\n",
+        "[sandbox]\nuid_first = 2147483000\nuid_count = 4000\n",
+        "[sandbox]\npids_total = -1\n",
+        "[sandbox]\nmemory_total = -1\n",
+    ],
+)
+def test_bad_sandbox_values_are_refused_naming_the_key(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "fcd.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"sandbox\."):
+        load(path, {})
