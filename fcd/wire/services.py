@@ -98,8 +98,9 @@ class ServiceList(msgspec.Struct, rename="camel", omit_defaults=True):
 
 # nasConfig (FC: ids in -1..65534, 0 refused; -1 = the platform's default; at most 5 mount
 # points, each mountDir under /home, /mnt or /data). fcd runs the service's functions with these
-# ids, so it also refuses host system ids: below the first sandbox uid
-# (fcd.isolation.sandbox.UID_FIRST, a unit test keeps the two equal) and nobody (65534).
+# ids, so it also refuses host system ids: below the first sandbox uid (the default
+# [sandbox] uid_first, fcd.isolation.sandbox.UIDS.start; a unit test keeps the two equal)
+# and nobody (65534).
 NAS_ID_DEFAULT = -1
 NAS_ID_MIN, NAS_ID_MAX = 10000, 65533
 MAX_MOUNT_POINTS = 5

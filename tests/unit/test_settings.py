@@ -9,7 +9,7 @@ import pytest
 
 from fcd import errors
 from fcd.api.async_configs import check_destination
-from fcd.isolation.sandbox import UID_FIRST
+from fcd.isolation.sandbox import UIDS
 from fcd.wire import decode
 from fcd.wire.functions import (
     CustomDns,
@@ -46,7 +46,7 @@ def nas(addr: str = "srv.nas.example:/share", mount_dir: str = "/mnt/nas", **ids
 
 
 def test_the_nas_id_floor_is_the_sandbox_uid_floor() -> None:
-    assert NAS_ID_MIN == UID_FIRST
+    assert UIDS.start == NAS_ID_MIN
 
 
 @pytest.mark.parametrize(
