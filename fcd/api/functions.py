@@ -40,6 +40,7 @@ from fcd.store.code import CodeInfo
 from fcd.wire import layers as wire_layers
 from fcd.wire.functions import (
     MAX_FUNCTION_NAME,
+    RUNTIMES,
     FunctionCode,
     FunctionInput,
     FunctionList,
@@ -155,7 +156,9 @@ def _check_runnable(change: FunctionInput) -> None:
     Raises:
         errors.InvalidArgument: naming the runtimes fcd runs.
     """
-    if change.runtime is not None and (why := runtimes.refusal(change.runtime)) is not None:
+    if change.runtime is None or change.runtime not in RUNTIMES:
+        return  # not an FC runtime name at all: check_input answers FC's own message
+    if (why := runtimes.refusal(change.runtime)) is not None:
         raise errors.InvalidArgument(why)
 
 

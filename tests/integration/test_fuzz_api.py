@@ -44,7 +44,8 @@ FUZZ = settings(
 DATA_FILES = {"fcd.sqlite3", "fcd.sqlite3-wal", "fcd.sqlite3-shm", "admin-credentials"}
 # The mount point sandboxes build their root on (fcd/isolation/sandbox.py), and the object store
 # of the bucket emulation (fcd/buckets/store.py), whose tmp/ directories must end up empty.
-RUNTIME_DIRS = {"sandbox-root", "buckets"}
+# "scratch": the templates of sandboxes' /tmp disks (fcd/isolation/scratch.py).
+RUNTIME_DIRS = {"sandbox-root", "buckets", "scratch"}
 CODE_DIRS = {"code", "unpacked"}
 # sha256 of every zip the API accepted with a 200: each must be in the code store.
 ACCEPTED_CODE: set[str] = set()
