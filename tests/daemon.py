@@ -37,6 +37,7 @@ class RunningDaemon:
     port: int
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
+    config: Path | None = None  # a TOML file passed with --config
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -47,9 +48,12 @@ class RunningDaemon:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> RunningDaemon:
+        argv = [sys.executable, "-m", "fcd", "serve"]
+        if self.config is not None:
+            argv += ["--config", str(self.config)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "fcd", "serve"],
+                argv,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -106,7 +110,9 @@ def daemon_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_daemon(data_dir: Path, **extra_env: str) -> RunningDaemon:
+def start_daemon(data_dir: Path, config: Path | None = None, **extra_env: str) -> RunningDaemon:
+    """A daemon on a free port; ``config`` is a TOML file laid over the defaults."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    return RunningDaemon(data_dir, port, daemon_env(data_dir, port, **extra_env)).start()
+    env = daemon_env(data_dir, port, **extra_env)
+    return RunningDaemon(data_dir, port, env, config=config).start()
