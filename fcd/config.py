@@ -58,6 +58,23 @@ class Retention(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     logs: int = 7 * DAYS
     invocations: int = 90 * DAYS
+    # Size cap of the stored function log lines (each counted with its row's overhead, see
+    # fcd.logs.store.ROW_OVERHEAD); past it the oldest lines are pruned first.
+    logs_bytes: int = 1024 * MIB
+
+
+class FunctionLogs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Caps on what a function may log, enforced by the daemon (a function can bypass its
+    runtime and write to its descriptors, but not the daemon that reads them)."""
+
+    # Bytes one invocation may log; the rest is dropped and counted in one marker line.
+    invocation_bytes: int = 10 * MIB
+    # A longer line is cut at this length (a line without a newline included).
+    line_bytes: int = 32 * KIB
+    # What one instance may log per second, all its requests together (a token bucket that
+    # holds a few seconds' worth, fcd.instances.logcap.BURST_SECONDS).
+    instance_bytes_per_second: int = 1 * MIB
+    instance_lines_per_second: int = 10_000
 
 
 class Runtimes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -88,6 +105,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     instances: Instances = msgspec.field(default_factory=Instances)
     runtimes: Runtimes = msgspec.field(default_factory=Runtimes)
     retention: Retention = msgspec.field(default_factory=Retention)
+    function_logs: FunctionLogs = msgspec.field(default_factory=FunctionLogs)
 
     @property
     def host(self) -> str:
@@ -174,3 +192,8 @@ def _validate(config: Config) -> None:
         )
     if not config.account_id.isdigit():
         raise ConfigError(f"config key 'account_id' must be digits, got {config.account_id!r}")
+    for key, value in msgspec.structs.asdict(config.function_logs).items():
+        if value < 1:
+            raise ConfigError(f"config key 'function_logs.{key}' must be at least 1, got {value}")
+    if config.retention.logs_bytes < 1:
+        raise ConfigError("config key 'retention.logs_bytes' must be at least 1")
