@@ -75,6 +75,23 @@ class Retention(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     logs: int = 7 * DAYS
     invocations: int = 90 * DAYS
+    # Size cap of the stored function log lines (each counted with its row's overhead, see
+    # fcd.logs.store.ROW_OVERHEAD); past it the oldest lines are pruned first.
+    logs_bytes: int = 1024 * MIB
+
+
+class FunctionLogs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Caps on what a function may log, enforced by the daemon (a function can bypass its
+    runtime and write to its descriptors, but not the daemon that reads them)."""
+
+    # Bytes one invocation may log; the rest is dropped and counted in one marker line.
+    invocation_bytes: int = 10 * MIB
+    # A longer line is cut at this length (a line without a newline included).
+    line_bytes: int = 32 * KIB
+    # What one instance may log per second, all its requests together (a token bucket that
+    # holds a few seconds' worth, fcd.instances.logcap.BURST_SECONDS).
+    instance_bytes_per_second: int = 1 * MIB
+    instance_lines_per_second: int = 10_000
 
 
 class Sandbox(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -147,6 +164,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     retention: Retention = msgspec.field(default_factory=Retention)
     nas: Nas = msgspec.field(default_factory=Nas)
     async_: Async = msgspec.field(default_factory=Async, name="async")
+    function_logs: FunctionLogs = msgspec.field(default_factory=FunctionLogs)
 
     @property
     def host(self) -> str:
@@ -283,3 +301,8 @@ def _validate(config: Config) -> None:
                 f"config key 'nas.exports' maps {address!r} to {directory!r}: "
                 "it must be an absolute host directory"
             )
+    for key, value in msgspec.structs.asdict(config.function_logs).items():
+        if value < 1:
+            raise ConfigError(f"config key 'function_logs.{key}' must be at least 1, got {value}")
+    if config.retention.logs_bytes < 1:
+        raise ConfigError("config key 'retention.logs_bytes' must be at least 1")

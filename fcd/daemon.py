@@ -140,7 +140,9 @@ class Daemon:
         self.recorder = Recorder(self.store, config.retention)
         self.catalog = Catalog(self.store, config)
         self.store.on_write(self.catalog.invalidate)
-        self.instances = InstanceManager(self.isolation, config.instances, self.recorder.log)
+        self.instances = InstanceManager(
+            self.isolation, config.instances, self.recorder.log, log_limits=config.function_logs
+        )
         self.invoker = Invoker(
             self.catalog,
             self.instances,

@@ -57,6 +57,9 @@ class RunningDaemon:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> RunningDaemon:
+        argv = [sys.executable, "-m", "fcd", "serve"]
+        if self.config is not None:
+            argv += ["--config", str(self.config)]
         with open(self.log_path, "ab") as log:
             options = [] if self.config is None else ["--config", str(self.config)]
             self.process = subprocess.Popen(

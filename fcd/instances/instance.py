@@ -22,10 +22,12 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, cast
 
+from fcd.config import FunctionLogs
 from fcd.instances import protocol, runtimes
+from fcd.instances.logcap import LineJoiner, LogBudget, Throttle
 from fcd.isolation.sandbox import Isolation, IsolationUnavailable, Sandbox, SandboxSpec
 from fcd.model import ColdStart, InstanceSpec, InvokeRequest, InvokeResult, TraceContext
 
@@ -43,6 +45,9 @@ STOP_GRACE_S = 1.0
 # Payloads up to this size are copied behind their header (one buffer is the cheapest write);
 # larger ones are written beside it.
 COPY_LIMIT = 64 << 10
+# Of each request's log the instance keeps the last this many bytes in memory, for its result
+# (X-Fc-Log-Result shows the last 4 KB); the whole log is in the store.
+LOG_KEEP = 16 << 10
 
 OnLog = Callable[[str, bytes], None]
 
@@ -101,7 +106,13 @@ def _expire(future: asyncio.Future[Outcome]) -> None:
 class Instance:
     """A started instance; see the module docstring for the contract."""
 
-    def __init__(self, spec: InstanceSpec, sandbox: Sandbox, on_log: OnLog) -> None:
+    def __init__(
+        self,
+        spec: InstanceSpec,
+        sandbox: Sandbox,
+        on_log: OnLog,
+        log_limits: FunctionLogs | None = None,
+    ) -> None:
         self.id = spec.instance_id
         self.spec = spec
         self.cold_start = ColdStart(0.0, 0.0, 0.0, 0.0)
@@ -109,14 +120,19 @@ class Instance:
         self._transport: asyncio.Transport | None = None
         self._closed: asyncio.Future[None] | None = None
         self._on_log = on_log
+        self._budget = LogBudget(log_limits or FunctionLogs(), time.monotonic())
+        self._line_bytes = self._budget.limits.line_bytes
+        # While its output is dropped whole, the instance's output is read less often.
+        self._throttle = Throttle()
+        self._pipes: tuple[asyncio.BaseTransport, ...] = ()
         self._pending: dict[str, asyncio.Future[Outcome]] = {}
         self._logs: dict[str, bytearray] = {}
         self._loaded: asyncio.Future[tuple[protocol.Loaded, bytes]] | None = None
         self._alive = True
         self._stopping: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._start_log = bytearray()
         self._env: dict[str, str] = {}
+        self._flooding = False  # a log frame of the current read was dropped whole
 
     # -- starting -----------------------------------------------------------------------------
     @classmethod
@@ -127,11 +143,13 @@ class Instance:
         on_log: OnLog,
         *,
         request_id: str = "",
+        log_limits: FunctionLogs | None = None,
     ) -> Instance:
         """Start the sandbox and runtime, load the handler and run the initializer once.
 
         ``request_id`` is the invocation that caused the cold start; the initializer's log
-        lines carry it (a fresh id is used when empty).
+        lines carry it (a fresh id is used when empty). ``log_limits`` caps what the function
+        may log (:mod:`fcd.instances.logcap`; the defaults when ``None``).
 
         Raises:
             StartFailure: the runtime is unknown, the sandbox or runtime did not start, the
@@ -166,7 +184,7 @@ class Instance:
             sandbox = await isolation.spawn(box_spec, mode, argv, env)
         except OSError as e:
             raise StartFailure("FunctionNotStarted", f"cannot start sandbox: {e}") from e
-        instance = cls(spec, sandbox, on_log)
+        instance = cls(spec, sandbox, on_log, log_limits)
         instance._env = env
         request_id = request_id or str(uuid.uuid4())
         try:
@@ -213,9 +231,7 @@ class Instance:
         )
         self._send(load)
         # The output pipes are attached while the runtime loads (they buffer until then).
-        stdout, stderr = await self._sandbox.open_streams()
-        self._spawn_task(self._read_output(stdout))
-        self._spawn_task(self._read_output(stderr))
+        self._pipes = await self._sandbox.open_pipes(lambda: _Output(self))
         timeout = CUSTOM_START_TIMEOUT_S if kind == "custom" else LOAD_TIMEOUT_S
         try:
             async with asyncio.timeout(timeout):
@@ -224,21 +240,21 @@ class Instance:
             raise StartFailure(
                 "FunctionNotStarted",
                 f"the runtime did not start within {timeout:.0f} s",
-                logs=bytes(self._start_log),
+                logs=_tail(self._start_log),
             ) from None
         except _RuntimeGone:
             await self._wait_exit()
             raise StartFailure(
                 "CAExited" if kind == "custom" else "FunctionNotStarted",
                 "the runtime exited while starting",
-                logs=bytes(self._start_log),
+                logs=_tail(self._start_log),
             ) from None
         if not loaded.ok:
             raise StartFailure(
                 loaded.code or "FunctionNotStarted",
                 body.decode(errors="replace"),
                 body,
-                bytes(self._start_log),
+                _tail(self._start_log),
             )
         note = runtimes.version_note(spec.runtime, loaded.version)
         if note is not None:
@@ -315,6 +331,7 @@ class Instance:
         future: asyncio.Future[Outcome] = loop.create_future()
         self._pending[request_id] = future
         logs = self._logs[request_id] = bytearray()
+        self._budget.begin(request_id)
         try:
             try:
                 self._send(message, payload)
@@ -327,14 +344,16 @@ class Instance:
                 outcome = await future
             finally:
                 timer.cancel()
+            self._end_log(request_id)
             if isinstance(outcome, _TimedOut):
                 return await self._timed_out(started, timeout_s, logs)
         finally:
+            self._end_log(request_id)
             self._pending.pop(request_id, None)
             self._logs.pop(request_id, None)
         if isinstance(outcome, _Exited):
             await self._wait_exit()
-            return self._exited_result(started, bytes(logs))
+            return self._exited_result(started, _tail(logs))
         result, body = outcome
         if isinstance(body, protocol.Dropped) or len(body) > max_result:
             return self._too_large(started, bytes(logs), body, max_result)
@@ -344,7 +363,7 @@ class Instance:
             error_type=result.error,
             duration_ms=(time.monotonic() - started) * 1000,
             max_memory_mb=self._sandbox.peak_memory_mb(),
-            logs=bytes(logs),
+            logs=_tail(logs),
             http_status=result.http_status,
             http_headers=headers,
         )
@@ -384,7 +403,7 @@ class Instance:
             UNHANDLED,
             duration,
             memory,
-            bytes(logs),
+            _tail(logs),
             instance_fatal=True,
             fatal_reason="timeout",
         )
@@ -447,16 +466,17 @@ class Instance:
     async def _destroy(self) -> None:
         self._alive = False
         await self._sandbox.destroy()
+        for pipe in self._pipes:
+            pipe.close()
+        outside = self._budget.close()
+        if outside is not None:
+            self._keep("", outside)
         if self._transport is not None and self._closed is not None:
             self._transport.close()
             await asyncio.shield(self._closed)
         for future in self._pending.values():
             if not future.done():
                 future.set_result(_EXITED)
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _wait_exit(self) -> None:
         await self._sandbox.wait(STOP_GRACE_S)
@@ -487,11 +507,6 @@ class Instance:
         )
 
     # -- I/O loops ----------------------------------------------------------------------------
-    def _spawn_task(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _send(self, message: protocol.ToRuntime, payload: bytes = b"") -> None:
         transport = self._transport
         if transport is None or transport.is_closing():
@@ -502,16 +517,41 @@ class Instance:
         else:
             transport.write(head + payload)
 
-    def _log(self, request_id: str, data: bytes) -> None:
+    def _log(self, request_id: str, data: bytes) -> bool:
+        """Output of ``request_id``: what the log caps keep of it is kept (and stored).
+
+        Returns whether all of it was dropped (the reader then slows down).
+        """
+        pieces = self._budget.admit(request_id, data, time.monotonic())
+        for piece in pieces:
+            self._keep(request_id, piece)
+        return not pieces
+
+    def _keep(self, request_id: str, data: bytes) -> None:
         buffer = self._logs.get(request_id)
+        if buffer is None and self._loaded is not None and not self._loaded.done():
+            buffer = self._start_log
         if buffer is not None:
             buffer += data
-        elif self._loaded is not None and not self._loaded.done():
-            self._start_log += data
+            if len(buffer) > 2 * LOG_KEEP:  # trimmed now and then, not on every line
+                del buffer[:-LOG_KEEP]
         try:
             self._on_log(request_id, data)
         except Exception:
             log.exception("on_log callback failed")
+
+    def _output(self, lines: bytes, cut_lines: int, cut_bytes: int) -> bool:
+        """Whole lines read from a pipe; returns whether all of them were dropped."""
+        owner = next(iter(self._pending)) if len(self._pending) == 1 else ""
+        if cut_bytes:
+            self._budget.cut(owner, cut_lines, cut_bytes)
+        return bool(lines) and self._log(owner, lines)
+
+    def _end_log(self, request_id: str) -> None:
+        """The request is over: its marker line, when the caps dropped some of its output."""
+        marker = self._budget.finish(request_id)
+        if marker is not None:
+            self._keep(request_id, marker)
 
     def _on_frame(self, header: bytes, payload: bytes | protocol.Dropped) -> None:
         """A runtime's frame, handled in the transport's callback (no task per frame).
@@ -523,7 +563,8 @@ class Instance:
             case protocol.Log(id=rid):
                 if isinstance(payload, protocol.Dropped):
                     payload = f"[fcd: a log record of {payload.size} bytes was dropped]\n".encode()
-                self._log(rid, payload)
+                if self._log(rid, payload):
+                    self._flooding = True
             case protocol.Result(id=rid) as result:
                 future = self._pending.get(rid)
                 if future is not None and not future.done():
@@ -542,18 +583,6 @@ class Instance:
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
 
-    async def _read_output(self, stream: asyncio.StreamReader) -> None:
-        """Lines written to the raw fds (child processes): the lone in-flight request owns them."""
-        while True:
-            try:
-                line = await stream.readline()
-            except ValueError:  # a line over the stream limit: take what is buffered
-                line = await stream.read(65536)
-            if not line:
-                return
-            owner = next(iter(self._pending)) if len(self._pending) == 1 else ""
-            self._log(owner, line)
-
 
 class _Channel(asyncio.Protocol):
     """The daemon's end of the control socket: frames go to the instance as they arrive."""
@@ -567,13 +596,19 @@ class _Channel(asyncio.Protocol):
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
+        started = time.perf_counter()
+        instance = self._instance
         try:
             for header, payload in self._frames.feed(data):
-                self._instance._on_frame(header, payload)
+                instance._on_frame(header, payload)
         except protocol.ProtocolError as e:
-            log.warning("instance %s: control channel broken: %s", self._instance.id, e)
+            log.warning("instance %s: control channel broken: %s", instance.id, e)
             if self._transport is not None:
                 self._transport.close()
+            return
+        if instance._flooding:
+            instance._flooding = False
+            _pause_reading(self._transport, instance._throttle, time.perf_counter() - started)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None or self._frames.partial:
@@ -587,6 +622,53 @@ def _bytes(payload: bytes | protocol.Dropped) -> bytes:
     if isinstance(payload, protocol.Dropped):
         return f"[{payload.size} bytes dropped]".encode()
     return payload
+
+
+class _Output(asyncio.Protocol):
+    """The daemon's end of the sandbox's stdout or stderr pipe: what anything in the sandbox
+    wrote to the descriptors (child processes, or a function bypassing its runtime).
+
+    The bytes are cut into lines that never hold more than ``line_bytes`` of an unfinished
+    one, and belong to the lone request in flight (else to none); what the log caps do not
+    keep is dropped as it is read, so a flood costs the daemon no memory.
+    """
+
+    def __init__(self, instance: Instance) -> None:
+        self._instance = instance
+        self._lines = LineJoiner(instance._line_bytes)
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        started = time.perf_counter()
+        lines, cut_lines, cut_bytes = self._lines.feed(data)
+        if self._instance._output(lines, cut_lines, cut_bytes):
+            busy = time.perf_counter() - started
+            _pause_reading(self._transport, self._instance._throttle, busy)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._instance._output(self._lines.end(), 0, 0)
+
+
+def _pause_reading(
+    transport: asyncio.BaseTransport | None, throttle: Throttle, busy: float
+) -> None:
+    """A read of dropped output took ``busy`` s: stop reading for the throttle's pause, if any
+    (the writers in the sandbox block meanwhile)."""
+    pause = throttle.charge(busy)
+    # A stream or pipe transport (uvloop's do not register as asyncio.ReadTransport).
+    reader = cast(asyncio.ReadTransport | None, transport)
+    if not pause or reader is None or reader.is_closing():
+        return
+    reader.pause_reading()
+    asyncio.get_running_loop().call_later(pause, _resume_reading, reader)
+
+
+def _resume_reading(reader: asyncio.ReadTransport) -> None:
+    if not reader.is_closing():
+        reader.resume_reading()
 
 
 class _RuntimeGone(Exception):
@@ -610,3 +692,7 @@ def _credentials(spec: InstanceSpec) -> dict[str, str]:
         "access_key_secret": ctx.access_key_secret,
         "security_token": ctx.security_token,
     }
+
+
+def _tail(log: bytearray) -> bytes:
+    return bytes(log[-LOG_KEEP:])

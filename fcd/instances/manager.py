@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fcd import errors
-from fcd.config import Instances
+from fcd.config import FunctionLogs, Instances
 from fcd.instances.instance import Instance, Isolation, StartFailure
 from fcd.instances.keepalive import IdleHistogram, Params
 from fcd.instances.pool import Assigned, HostBudget, InstancePool, Rejected
@@ -91,10 +91,13 @@ class InstanceManager:
         config: Instances,
         on_log: OnLog,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        log_limits: FunctionLogs | None = None,
     ) -> None:
         self.isolation = isolation
         self.config = config
         self.on_log = on_log
+        self.log_limits = log_limits or FunctionLogs()
         self.clock = clock
         self.budget = HostBudget(config.max_total)
         self._pools: dict[tuple[tuple[str, str, str], str], InstancePool] = {}
@@ -291,7 +294,11 @@ class InstanceManager:
         try:
             instance_spec = await spec.make_spec(instance_id)
             instance = await Instance.start(
-                instance_spec, self.isolation, on_log, request_id=request_id
+                instance_spec,
+                self.isolation,
+                on_log,
+                request_id=request_id,
+                log_limits=self.log_limits,
             )
         except BaseException as e:
             waited = pool.start_failed(instance_id)

@@ -198,17 +198,21 @@ class Sandbox:
     def pid(self) -> int:
         return self.process.pid
 
-    async def open_streams(self) -> tuple[asyncio.StreamReader, asyncio.StreamReader]:
-        """The sandbox's stdout and stderr as streams (call once)."""
+    async def open_pipes(
+        self, factory: Callable[[], asyncio.Protocol]
+    ) -> tuple[asyncio.BaseTransport, asyncio.BaseTransport]:
+        """Read the sandbox's stdout and stderr with protocols made by ``factory`` (call once).
+
+        The protocols see the bytes as they are read and may pause their transport: the pipe
+        then fills and the sandbox's writers block.
+        """
         loop = asyncio.get_running_loop()
-        readers = []
+        transports = []
         for fd in (self.stdout_fd, self.stderr_fd):
-            reader = asyncio.StreamReader(limit=1 << 20)
-            protocol = asyncio.StreamReaderProtocol(reader)
-            await loop.connect_read_pipe(_factory(protocol), os.fdopen(fd, "rb", 0))
-            readers.append(reader)
+            transport, _ = await loop.connect_read_pipe(factory, os.fdopen(fd, "rb", 0))
+            transports.append(transport)
         self._streams_open = True
-        return readers[0], readers[1]
+        return transports[0], transports[1]
 
     def peak_memory_mb(self) -> float:
         """The cgroup's peak, or the runtime process's peak RSS without a cgroup.
@@ -310,10 +314,6 @@ def _kill(pid: int) -> None:
     signal until the zygote's kernel-side reaping, which needs it to exit first)."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-
-
-def _factory(protocol: asyncio.StreamReaderProtocol) -> Callable[[], asyncio.Protocol]:
-    return lambda: protocol
 
 
 class Zygote:

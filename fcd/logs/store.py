@@ -15,6 +15,11 @@ from dataclasses import dataclass
 # `fcctl logs` without --tail shows this many lines; the API never returns more than MAX_LINES.
 DEFAULT_LINES = 100
 MAX_LINES = 10_000
+# What a line costs in the database besides its bytes, for the size cap: its row (id, names,
+# request id, time), its two index entries and page slack. Measured: 10-byte lines take ~180
+# bytes each in the file, 100-byte lines ~270; 1,000-byte lines leave more slack per page
+# (the file holds ~1.25x what this counts).
+ROW_OVERHEAD = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +42,45 @@ def insert(conn: sqlite3.Connection, rows: list[Row]) -> None:
     )
 
 
-def prune(conn: sqlite3.Connection, before: float) -> int:
-    """Delete lines older than ``before`` (epoch seconds); return how many."""
-    return conn.execute("DELETE FROM function_logs WHERE at < ?", (before,)).rowcount
+def prune(conn: sqlite3.Connection, before: float) -> tuple[int, int]:
+    """Delete lines older than ``before`` (epoch seconds); return ``(lines, bytes)`` deleted,
+    bytes as :func:`size` counts them."""
+    lines = freed = 0
+    deleted = conn.execute(
+        "DELETE FROM function_logs WHERE at < ? RETURNING LENGTH(line)", (before,)
+    )
+    for (length,) in deleted:
+        lines += 1
+        freed += length + ROW_OVERHEAD
+    return lines, freed
+
+
+def size(conn: sqlite3.Connection) -> int:
+    """What the stored lines weigh against ``retention.logs_bytes``: a scan of the whole table
+    (``LENGTH`` of a blob does not read the blob), so callers keep a running figure."""
+    (total,) = conn.execute(
+        "SELECT COALESCE(SUM(LENGTH(line)), 0) + COUNT(*) * ? FROM function_logs",
+        (ROW_OVERHEAD,),
+    ).fetchone()
+    return int(total)
+
+
+def prune_oldest(conn: sqlite3.Connection, excess: int, max_rows: int) -> tuple[int, int]:
+    """Delete the oldest lines until ``excess`` bytes (as :func:`size` counts them) are gone,
+    at most ``max_rows`` of them; return ``(lines, bytes)`` deleted."""
+    freed = lines = 0
+    last = None
+    rows = conn.execute("SELECT id, LENGTH(line) FROM function_logs ORDER BY id")
+    for row_id, length in rows:
+        last = row_id
+        freed += length + ROW_OVERHEAD
+        lines += 1
+        if freed >= excess or lines >= max_rows:
+            break
+    rows.close()
+    if last is not None:
+        conn.execute("DELETE FROM function_logs WHERE id <= ?", (last,))
+    return lines, freed
 
 
 def query(

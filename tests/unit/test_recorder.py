@@ -6,7 +6,10 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from fcd.config import Retention
+from fcd.invocations import recorder as recorder_module
 from fcd.invocations.recorder import Recorder
 from fcd.logs import store as log_store
 from fcd.metering import store as metering_store
@@ -77,10 +80,13 @@ async def test_batches_are_queryable_and_pruned_by_retention(tmp_path: Path) -> 
         )
         assert store.read(lambda c: metering_store.by_request(c, "r2")) == record("r2", 1_000_005.0)
 
+        await recorder.prune()  # the first prune measures what the lines weigh
         clock.now += 10  # the first three lines are now older than 10 s; r2's line is not
         await recorder.prune()
         left = store.read(lambda c: log_store.query(c, "s", "f"))
         assert [x.line for x in left] == [b"second"]
+        # The running figure the size cap is checked against followed the deletion.
+        assert recorder._log_bytes == store.read(log_store.size) == 6 + log_store.ROW_OVERHEAD
         assert store.read(lambda c: metering_store.report(c))[0].total.invocations == 2
         clock.now += 100
         await recorder.prune()
@@ -104,5 +110,54 @@ async def test_close_writes_what_is_buffered(tmp_path: Path) -> None:
         assert [x.line for x in store.read(lambda c: log_store.query(c, "s", "f"))] == [
             b"last words"
         ]
+    finally:
+        store.close()
+
+
+async def test_the_size_cap_prunes_the_oldest_lines_first(tmp_path: Path) -> None:
+    store = Store(tmp_path / "fcd.sqlite3")
+    line_cost = 100 + log_store.ROW_OVERHEAD
+    recorder = Recorder(store, Retention(logs_bytes=20 * line_cost), clock=Clock(1_000_000.0))
+    try:
+        for i in range(10):
+            recorder.log("s", "f", "old", b"%03d" % i + b"o" * 97)
+        await recorder.flush()
+        await recorder.prune()  # measures what is stored: under the cap, nothing goes
+        assert store.read(log_store.size) == 10 * line_cost
+        for i in range(15):
+            recorder.log("s", "f", "new", b"%03d" % i + b"n" * 97)
+        await recorder.flush()  # 25 lines: over the cap, down to 90 % of it (18 lines)
+        left = store.read(lambda c: log_store.query(c, "s", "f"))
+        assert len(left) == 18
+        assert [x.request_id for x in left] == ["old"] * 3 + ["new"] * 15
+        assert left[0].line.startswith(b"007")
+        assert store.read(log_store.size) == 18 * line_cost
+    finally:
+        store.close()
+
+
+async def test_a_full_buffer_drops_lines_with_a_marker_per_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recorder_module, "MAX_BUFFERED_BYTES", 1000)
+    store = Store(tmp_path / "fcd.sqlite3")
+    recorder = Recorder(store, Retention())
+    try:
+        for _ in range(15):
+            recorder.log("s", "f", "r1", b"x" * 99 + b"\n")  # 10 fit
+        recorder.log("s", "f", "r2", b"y" * 500)
+        await recorder.flush()
+        r1 = [x.line for x in store.read(lambda c: log_store.query(c, "s", "f", request_id="r1"))]
+        assert r1[:10] == [b"x" * 99] * 10
+        assert r1[10:] == [
+            b"fcd: dropped 5 log lines (495 bytes): the daemon's log store could not keep up"
+        ]
+        r2 = [x.line for x in store.read(lambda c: log_store.query(c, "s", "f", request_id="r2"))]
+        assert r2 == [
+            b"fcd: dropped 1 log lines (500 bytes): the daemon's log store could not keep up"
+        ]
+        recorder.log("s", "f", "r3", b"fine")  # the buffer is empty again
+        await recorder.flush()
+        assert len(store.read(lambda c: log_store.query(c, "s", "f"))) == 13
     finally:
         store.close()
