@@ -50,6 +50,10 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Seconds a client has to send a request line and headers, counted from the connection's
     # start or the request's first byte: past it, 408 and the connection is closed.
     header_timeout: int = 20 * SECONDS
+    # Seconds a client has to send a request body to the invoke route or an HTTP trigger, from
+    # its first chunk: past it, 408 and the connection is closed (a slow sender holds a
+    # connection and up to limits.sync_payload of memory; 32 MB at 300 KB/s takes ~110 s).
+    body_timeout: int = 120 * SECONDS
 
 
 class Instances(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -263,7 +267,7 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             "config keys 'access_key_id' and 'access_key_secret' must be set together"
         )
-    for key in ("header_bytes", "header_count", "header_timeout"):
+    for key in ("header_bytes", "header_count", "header_timeout", "body_timeout"):
         if getattr(config.limits, key) < 1:
             raise ConfigError(f"config key 'limits.{key}' must be at least 1")
     if not 0 < config.instances.keep_alive_bin <= HOURS:

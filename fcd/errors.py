@@ -19,6 +19,8 @@ class FcError(Exception):
 
     status: int = 500
     code: str = "InternalServerError"
+    # The answer ends the connection (``Connection: close``): the request was never read whole.
+    closes: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -136,9 +138,11 @@ class MethodNotAllowed(FcError):
 
 # 408 / 431: answered by the connection itself, before a request exists ---------------------------
 class RequestTimeout(FcError):
-    """The request line and headers did not arrive within ``limits.header_timeout``."""
+    """The request line and headers did not arrive within ``limits.header_timeout``, or its
+    body within ``limits.body_timeout``."""
 
     status, code = 408, "RequestTimeout"
+    closes = True
 
 
 class RequestHeaderFieldsTooLarge(FcError):

@@ -194,7 +194,13 @@ class Gateway:
 
     async def _read_body(self, receive: Receive, headers: dict[str, str], limit: int = 0) -> bytes:
         """The whole payload, refused with ``EntityTooLarge`` over the (sync) limit."""
-        return await read_body(receive, headers, limit or self.limits.sync_payload, _too_large)
+        return await read_body(
+            receive,
+            headers,
+            limit or self.limits.sync_payload,
+            _too_large,
+            within=self.limits.body_timeout,
+        )
 
 
 def new_request_id() -> str:
@@ -248,6 +254,7 @@ async def _send_error(send: Send, error: errors.FcError, request_id: str) -> Non
                 (b"content-length", str(len(body)).encode()),
                 (b"x-fc-request-id", request_id.encode()),
                 (b"access-control-expose-headers", shape.EXPOSE_HEADERS),
+                *([(b"connection", b"close")] if error.closes else []),
             ],
         }
     )

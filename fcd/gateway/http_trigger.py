@@ -331,7 +331,14 @@ class HttpTriggerServer:
         signed = trigger.auth_type == "function"  # FC-signed: Content-MD5 must match the body
         if trigger.jwt is not None:
             if trigger.jwt.reads_form:  # the token may be in the (bounded) form body
-                body = await read_body(receive, lower, limit, _too_large, signed=False)
+                body = await read_body(
+                    receive,
+                    lower,
+                    limit,
+                    _too_large,
+                    signed=False,
+                    within=self.limits.body_timeout,
+                )
             claims = jwt_check.authenticate(trigger.jwt, target.path, lower, query, body)
             if claims is not None and trigger.jwt.claims:
                 raw_headers, query_string = jwt_check.pass_claims(
@@ -341,7 +348,9 @@ class HttpTriggerServer:
         elif signed:
             self._authenticate(method, raw_path, lower, query, target)
         if body is None:
-            body = await read_body(receive, lower, limit, _too_large, signed=signed)
+            body = await read_body(
+                receive, lower, limit, _too_large, signed=signed, within=self.limits.body_timeout
+            )
         uri = raw_path.decode("latin-1")
         if query_string:
             uri += "?" + query_string.decode("latin-1")
@@ -463,6 +472,8 @@ async def send_error(send: Send, error: errors.FcError, request_id: str) -> None
     """FC's error JSON for a request the function never saw."""
     body = errors.error_body(error, request_id)
     headers = [(b"content-type", _JSON), (b"x-fc-request-id", request_id.encode())]
+    if error.closes:
+        headers.append((b"connection", b"close"))
     await send_plain(send, error.status, body, headers)
 
 

@@ -24,8 +24,10 @@ import pytest
 from tests.conftest import make_client
 from tests.daemon import RunningDaemon, free_port, start_daemon
 from tests.integration.test_http_trigger_domains import self_signed
+from tests.signed_http import sign_headers
 
 HEADER_TIMEOUT = 2  # seconds, the test daemon's limits.header_timeout
+BODY_TIMEOUT = 3  # seconds, the test daemon's limits.body_timeout
 HEADER_BYTES = 64 * 1024  # the default limits.header_bytes
 HEADER_COUNT = 100  # the default limits.header_count
 MIB = 1024 * 1024
@@ -43,7 +45,9 @@ class Listeners:
 def listeners(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Listeners]:
     base = tmp_path_factory.mktemp("head")
     config = base / "fcd.toml"
-    config.write_text(f"[limits]\nheader_timeout = {HEADER_TIMEOUT}\n")
+    config.write_text(
+        f"[limits]\nheader_timeout = {HEADER_TIMEOUT}\nbody_timeout = {BODY_TIMEOUT}\n"
+    )
     http_port, https_port = free_port(), free_port()
     daemon = start_daemon(
         base / "data",
@@ -256,6 +260,26 @@ def test_a_keep_alive_connection_that_starts_a_request_and_stalls_gets_408(
         answer = read_answer(sock)
     assert_refused(answer, 408, "RequestTimeout")
     assert time.monotonic() - start >= HEADER_TIMEOUT * 0.9
+
+
+def test_a_body_that_stalls_gets_408_while_others_are_served(listeners: Listeners) -> None:
+    # A signed invoke whose body starts and then stops: the client holds a connection and the
+    # daemon a growing buffer until [limits] body_timeout, then 408 and close.
+    path = "/2016-08-15/services/slow/functions/body/invocations"
+    headers = sign_headers("POST", path, {"Content-Length": str(MIB)})
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items()
+    )
+    with connect(listeners.daemon.port) as sock:
+        sock.sendall(head.encode() + b"\r\n" + b"x" * 70_000)  # more than one read's worth
+        start = time.monotonic()
+        for _ in range(3):  # meanwhile other clients are served at once
+            assert healthz(listeners.daemon.port).status == 200
+        answer = read_answer(sock)
+        elapsed = time.monotonic() - start
+    assert_refused(answer, 408, "RequestTimeout")
+    assert "body_timeout" in json.loads(answer.body)["ErrorMessage"]
+    assert elapsed >= BODY_TIMEOUT * 0.9
 
 
 def test_a_connection_that_sends_nothing_is_closed(listeners: Listeners) -> None:
