@@ -33,6 +33,8 @@ from fcd.cli import (
     triggers,
     versions,
 )
+from fcd.cli.deploy import command as deploy
+from fcd.cli.deploy.model import DeployFileError
 from fcd.cli.progress import upload_progress
 from fcd.client import Client, ClientError
 
@@ -48,6 +50,7 @@ GROUPS = (
     invoke,
     async_,
     bucket,
+    deploy,
 )
 
 
@@ -90,6 +93,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return _fail(result.failure, 1)
     except argparse.ArgumentTypeError as e:
         parser.error(str(e))
+    except DeployFileError as e:
+        return _fail(f"deploy file: {e}", 2)
     except config.ConfigError as e:
         return _fail(f"configuration: {e}", 2)
     except ClientError as e:
