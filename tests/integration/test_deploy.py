@@ -81,12 +81,13 @@ def test_deploy_sdevs_file(env: dict[str, str], tmp_path: Path, unique: str) -> 
 def test_deploy_funcraft_template(env: dict[str, str], tmp_path: Path, unique: str) -> None:
     work = tmp_path / "fun"
     shutil.copytree(FILES / "funcraft", work)
-    service = f"fun_{unique}"
+    service = f"fun-{unique}"
     template = work / "template.yml"
-    template.write_text(template.read_text().replace("  fun-demo:", f"  {service}:"))
+    template.write_text(template.read_text().replace("fun-demo", service))
 
     done = fcctl(env, "deploy", "-t", str(template))
     assert "mns-test skipped" in done.stderr
+    assert f"create  domain    api.{service}.example.com" in done.stdout
     got = json.loads(fcctl(env, "function", "get", f"{service}/hello", "--json").stdout)
     assert got["memorySize"] == 256
     assert got["instanceConcurrency"] == 2

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from fcd.cli.deploy import funcraft, sdevs
-from fcd.cli.deploy.model import DeployFileError, FunctionSpec, ServiceSpec, Spec, TriggerSpec
+from fcd.cli.deploy import command, funcraft, sdevs
+from fcd.cli.deploy.model import (
+    DeployFileError,
+    FunctionSpec,
+    Hook,
+    ServiceSpec,
+    Spec,
+    TriggerSpec,
+)
 from fcd.cli.deploy.planner import State, covers, plan
 
 FILES = Path(__file__).resolve().parents[1] / "deploy_files"
@@ -95,6 +104,14 @@ def test_funcraft_file_into_the_model() -> None:
     assert oss.config == {
         "events": ["oss:ObjectCreated:*"],
         "filter": {"key": {"prefix": "source/", "suffix": ".png"}},
+    }
+    (domain,) = spec.domains
+    assert domain.name == "api.fun-demo.example.com"
+    assert domain.fields == {
+        "protocol": "HTTP",
+        "routeConfig": {
+            "routes": [{"path": "/hello/*", "serviceName": "fun-demo", "functionName": "hello"}]
+        },
     }
     text = "\n".join(spec.warnings)
     assert "'Policies' left out: fcd creates no RAM roles" in text
@@ -190,3 +207,45 @@ def test_covers() -> None:
     assert covers([{"x": 1, "y": None}], [{"x": 1}])
     assert not covers({"A": "1", "B": "2"}, {"A": "1"}, "environmentVariables")
     assert covers(None, {}, "environmentVariables")
+
+
+def test_a_failing_hook_stops_the_deploy(tmp_path: Path) -> None:
+    spec = Spec((), hooks=(Hook("pre-deploy", "exit 3", tmp_path),))
+    with pytest.raises(DeployFileError, match="exited with status 3; nothing was deployed"):
+        command.run_hooks(spec, "pre-deploy")
+    command.run_hooks(spec, "post-deploy")  # another phase: not run
+
+
+def test_funcraft_certificate_files_are_read(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("CERT")
+    (tmp_path / "key.pem").write_text("KEY")
+    doc = {
+        "Transform": funcraft.TRANSFORM,
+        "Resources": {
+            "a.example.com": {
+                "Type": funcraft.DOMAIN,
+                "Properties": {
+                    "Protocol": "HTTP,HTTPS",
+                    "CertConfig": {
+                        "CertName": "c",
+                        "Certificate": "./cert.pem",
+                        "PrivateKey": "./key.pem",
+                    },
+                },
+            }
+        },
+    }
+    (domain,) = funcraft.parse(doc, tmp_path).domains
+    assert domain.fields["certConfig"] == {
+        "certName": "c",
+        "certificate": "CERT",
+        "privateKey": "KEY",
+    }
+
+
+def test_a_single_file_code_uri_is_packaged_reproducibly(tmp_path: Path) -> None:
+    (tmp_path / "hello.js").write_text("exports.handler = () => 1;\n")
+    first = command.package(tmp_path / "hello.js")
+    assert first == command.package(tmp_path / "hello.js")
+    with zipfile.ZipFile(io.BytesIO(first)) as archive:
+        assert archive.namelist() == ["hello.js"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from fcd.cli.deploy import funcraft, sdevs
 from fcd.cli.deploy.model import DeployFileError, Spec
 from fcd.cli.deploy.planner import Change, State, plan, summary
 from fcd.cli.output import Listing
-from fcd.client import Client, ClientError, code_bytes, code_checksum
+from fcd.client import Client, ClientError, check_code_size, code_bytes, code_checksum
 
 # Looked for in the current directory, in this order, when -t is not given.
 DEFAULT_FILES = ("s.yaml", "s.yml", "template.yml", "template.yaml")
@@ -93,7 +95,7 @@ def run_deploy(client: Client, args: argparse.Namespace) -> Any:
     for service in spec.services:
         for function in service.functions:
             if function.code is not None:
-                codes[(service.name, function.name)] = code_bytes(function.code)
+                codes[(service.name, function.name)] = package(function.code)
     checksums = {key: code_checksum(data) for key, data in codes.items()}
     changes = plan(spec, read_state(client, spec), checksums)
     if not args.plan:
@@ -119,6 +121,25 @@ def run_deploy(client: Client, args: argparse.Namespace) -> Any:
         for c in changes
     ]
     return Listing(items, COLUMNS)
+
+
+def package(path: Path) -> bytes:
+    """The code ZIP of a directory, a ZIP, or (Funcraft's ``CodeUri: hello.js``) one file.
+
+    Raises:
+        ValueError, CodeTooLarge, FileNotFoundError: as :func:`fcd.client.code_bytes`.
+    """
+    if not path.is_file() or zipfile.is_zipfile(path):
+        return code_bytes(path)
+    check_code_size(path.stat().st_size, str(path))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        # A fixed timestamp: the same file gives the same bytes, and the same codeChecksum.
+        info = zipfile.ZipInfo(path.name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = (path.stat().st_mode & 0xFFFF) << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
 
 
 def run_hooks(spec: Spec, phase: str) -> None:

@@ -54,6 +54,8 @@ FUNCTION_PROPERTIES = {
     "AsyncConfiguration": "asyncConfiguration",
     "GpuMemorySize": "gpuMemorySize",
 }
+# A certificate or key file larger than this is not a PEM of one certificate.
+MAX_PEM_BYTES = 64 * 1024
 EVENT_TYPES = {"http": "http", "timer": "timer", "oss": "oss"}
 
 
@@ -77,7 +79,7 @@ def parse(doc: Mapping[str, Any], base: Path) -> Spec:
         if kind == SERVICE:
             services.append(_service(name, resource, base, warnings))
         elif kind == DOMAIN:
-            domains.append(_domain(name, resource.get("Properties") or {}, warnings))
+            domains.append(_domain(name, resource.get("Properties") or {}, base, warnings))
         else:
             warnings.append(
                 f"Resources.{name}: type {kind!r} skipped: fcctl deploy creates FC resources only"
@@ -185,7 +187,18 @@ def _event(
     )
 
 
-def _domain(name: str, properties: Mapping[str, Any], warnings: list[str]) -> DomainSpec:
+def _pem(value: Any, base: Path) -> Any:
+    """A PEM given inline, or read from the file a relative or absolute path names."""
+    if isinstance(value, str) and "-----BEGIN" not in value:
+        path = base / value
+        if path.is_file() and path.stat().st_size <= MAX_PEM_BYTES:
+            return path.read_text(encoding="utf-8")
+    return value
+
+
+def _domain(
+    name: str, properties: Mapping[str, Any], base: Path, warnings: list[str]
+) -> DomainSpec:
     routes = []
     route_config = properties.get("RouteConfig") or {}
     for path, target in (route_config.get("routes") or route_config.get("Routes") or {}).items():
@@ -207,8 +220,8 @@ def _domain(name: str, properties: Mapping[str, Any], warnings: list[str]) -> Do
     if cert:
         body["certConfig"] = {
             "certName": cert.get("CertName"),
-            "certificate": cert.get("Certificate"),
-            "privateKey": cert.get("PrivateKey"),
+            "certificate": _pem(cert.get("Certificate"), base),
+            "privateKey": _pem(cert.get("PrivateKey"), base),
         }
     for extra in properties:
         if extra not in ("Protocol", "RouteConfig", "CertConfig"):
