@@ -249,3 +249,19 @@ def test_a_single_file_code_uri_is_packaged_reproducibly(tmp_path: Path) -> None
     assert first == command.package(tmp_path / "hello.js")
     with zipfile.ZipFile(io.BytesIO(first)) as archive:
         assert archive.namelist() == ["hello.js"]
+
+
+def test_the_file_is_read_safely_and_bounded(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    hostile = tmp_path / "s.yaml"
+    hostile.write_text(f"edition: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(DeployFileError, match="not valid YAML"):
+        command.load(hostile, {})
+    assert not marker.exists()
+    huge = tmp_path / "template.yml"
+    huge.write_text("#" * (command.MAX_FILE_BYTES + 1))
+    with pytest.raises(DeployFileError, match="is over 1024 KiB"):
+        command.load(huge, {})
+    (tmp_path / "other.yml").write_text("a: 1\n")
+    with pytest.raises(DeployFileError, match="neither a Serverless Devs"):
+        command.load(tmp_path / "other.yml", {})
