@@ -73,3 +73,21 @@ def test_code_over_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> Non
         f.truncate(CODE_SIZE_LIMIT + 1)
     with pytest.raises(CodeTooLarge, match=r"100 MiB \(FC's CodeSizeLimit\)"):
         code_bytes(big)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_upload_progress_only_on_a_terminal() -> None:
+    from fcd.cli.progress import upload_progress
+
+    with upload_progress(io.StringIO(), io.StringIO()) as report:
+        assert report is None
+    err = Terminal()
+    with upload_progress(Terminal(), err) as report:
+        assert report is not None
+        report(1, 2)
+        report(2, 2)
+    assert "uploading" in err.getvalue()
