@@ -33,14 +33,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
+import crcmod
+
 from fcd import signature
 
 API_VERSION = "2016-08-15"
 USER_AGENT = "fcd-client/0.1"
 # FC's page size cap (spec §1.6): iterators ask for full pages.
 MAX_PAGE = 100
+# Bodies this large report their progress while being sent (code uploads, in practice).
+PROGRESS_MIN_BYTES = 1024 * 1024
+# FC's CodeSizeLimit (spec §8, account config): the largest code package, as a ZIP before
+# base64. Checked here before anything is sent, so a package over it is named for what it is
+# rather than refused later for the size of the request body.
+CODE_SIZE_LIMIT = 100 * 1024 * 1024
 
 JsonObject = dict[str, Any]
+# CRC-64/XZ, what OSS and FC call crc64ecma; "123456789" -> 11051210869376104954.
+_crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,30 @@ class Credentials:
     security_token: str = ""
     # Seconds to wait for a connection or a response; uploads of large zips take a while.
     timeout: float = 120.0
+
+
+def report_chunks(
+    payload: bytes, progress: Callable[[int, int], None], size: int = 256 * 1024
+) -> Iterator[bytes]:
+    """``payload`` in ``size`` pieces, calling ``progress(sent, total)`` after each."""
+    view = memoryview(payload)
+    for start in range(0, len(payload), size):
+        yield bytes(view[start : start + size])
+        progress(min(start + size, len(payload)), len(payload))
+
+
+class CodeTooLarge(ValueError):
+    """A code package over :data:`CODE_SIZE_LIMIT`, found before any upload."""
+
+
+def check_code_size(size: int, what: str) -> None:
+    """Raise :class:`CodeTooLarge` when ``size`` bytes of ZIP exceed FC's CodeSizeLimit."""
+    if size > CODE_SIZE_LIMIT:
+        raise CodeTooLarge(
+            f"{what} is {size / 2**20:.1f} MiB, over the code size limit of"
+            f" {CODE_SIZE_LIMIT // 2**20} MiB (FC's CodeSizeLimit); leave files out of the"
+            " package, or put large dependencies in a layer"
+        )
 
 
 class ClientError(Exception):
@@ -214,26 +248,45 @@ def code_from_path(path: Path) -> JsonObject:
 
     Raises:
         ValueError: ``path`` is a file but not a ZIP archive.
+        CodeTooLarge: the ZIP is over FC's CodeSizeLimit (checked before it is read or sent).
         FileNotFoundError: ``path`` does not exist.
+    """
+    return {"zipFile": base64.b64encode(code_bytes(path)).decode()}
+
+
+def code_bytes(path: Path) -> bytes:
+    """The ZIP for a directory (zipped here) or an existing ``.zip`` file, size-checked.
+
+    Raises:
+        ValueError, CodeTooLarge, FileNotFoundError: as :func:`code_from_path`.
     """
     if path.is_dir():
         data = zip_directory(path)
+        check_code_size(len(data), f"the ZIP of {path}")
     else:
+        check_code_size(path.stat().st_size, str(path))
         data = path.read_bytes()
         if not zipfile.is_zipfile(io.BytesIO(data)):
             raise ValueError(f"{path} is neither a directory nor a ZIP archive")
-    return {"zipFile": base64.b64encode(data).decode()}
+    return data
+
+
+def code_checksum(data: bytes) -> str:
+    """FC's ``codeChecksum`` of a ZIP: CRC-64/XZ (ECMA-182) as a decimal string."""
+    return str(_crc64(data))
 
 
 @dataclass
 class Client:
     """A signed connection to one fcd endpoint; close it (or use ``with``) when done.
 
-    ``clock`` is for tests that sign with a skewed ``Date``.
+    ``clock`` is for tests that sign with a skewed ``Date``; ``progress`` for a progress bar.
     """
 
     credentials: Credentials
     clock: Callable[[], float] = time.time
+    # Called with (bytes sent, total) while a body of PROGRESS_MIN_BYTES or more is sent.
+    progress: Callable[[int, int], None] | None = None
     _connection: http.client.HTTPConnection | None = field(default=None, init=False, repr=False)
 
     def __enter__(self) -> Client:
@@ -278,6 +331,9 @@ class Client:
             date=email.utils.formatdate(self.clock(), usegmt=True),
         )
         signed["user-agent"] = USER_AGENT
+        if payload:
+            # Given here so a body sent in chunks (progress) is not sent chunk-encoded.
+            signed["content-length"] = str(len(payload))
         target = full_path + (f"?{urlencode(query)}" if query else "")
         reply = self._send(method, target, payload, signed)
         if not 200 <= reply.status < 300:
@@ -289,7 +345,7 @@ class Client:
             reused = self._connection is not None
             connection = self._connect()
             try:
-                connection.request(method, target, body=payload or None, headers=headers)
+                connection.request(method, target, body=self._body(payload), headers=headers)
                 response = connection.getresponse()
                 body = response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
@@ -306,6 +362,14 @@ class Client:
                 self.close()
             return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
         raise AssertionError("unreachable")
+
+    def _body(self, payload: bytes) -> bytes | Iterator[bytes] | None:
+        """The body as is, or in chunks reported to ``progress`` when it is large."""
+        if not payload:
+            return None
+        if self.progress is None or len(payload) < PROGRESS_MIN_BYTES:
+            return payload
+        return report_chunks(payload, self.progress)
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._connection is None:

@@ -315,6 +315,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="fcd", description="The fcd function compute daemon.")
+    parser.add_argument("--version", action="version", version=f"fcd {__version__}")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
     parser.add_argument("--config", type=Path, help="TOML config file (default: embedded defaults)")
     return parser.parse_args(argv)

@@ -21,8 +21,10 @@ from fcd.cli import (
     aliases,
     async_,
     bucket,
+    completion,
     config,
     functions,
+    hints,
     invoke,
     layers,
     logs,
@@ -31,6 +33,9 @@ from fcd.cli import (
     triggers,
     versions,
 )
+from fcd.cli.deploy import command as deploy
+from fcd.cli.deploy.model import DeployFileError
+from fcd.cli.progress import upload_progress
 from fcd.client import Client, ClientError
 
 GROUPS = (
@@ -45,6 +50,7 @@ GROUPS = (
     invoke,
     async_,
     bucket,
+    deploy,
 )
 
 
@@ -61,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     for module in GROUPS:
         module.register(subparsers)
+    completion.register(subparsers, parser)
     return parser
 
 
@@ -76,24 +83,43 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         else:
             credentials = config.resolve(environ, profile=args.profile, endpoint=args.endpoint)
             endpoint = credentials.endpoint
-            with Client(credentials) as client:
+            with (
+                upload_progress(sys.stdout, sys.stderr) as report,
+                Client(credentials, progress=report) as client,
+            ):
                 result = args.execute(client, args)
         output.emit(result, as_json=args.json, out=sys.stdout)
         if isinstance(result, output.Raw) and result.failure:
             return _fail(result.failure, 1)
     except argparse.ArgumentTypeError as e:
         parser.error(str(e))
+    except DeployFileError as e:
+        return _fail(f"deploy file: {e}", 2)
     except config.ConfigError as e:
         return _fail(f"configuration: {e}", 2)
     except ClientError as e:
-        return _fail(str(e), 1)
+        return _fail(f"{e}{hints.hint(e.code)}", 1)
     except (ConnectionError, TimeoutError, socket.gaierror) as e:
-        return _fail(f"cannot reach {endpoint or 'the daemon'}: {e}", 1)
+        return _fail(
+            f"cannot reach {endpoint or 'the daemon'}: {e}; is fcd running there? (--endpoint,"
+            " FCCTL_ENDPOINT or 'fcctl config --endpoint URL')",
+            1,
+        )
     except (OSError, ValueError) as e:
         return _fail(str(e), 2)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # one line, never a traceback: the user cannot act on one
+        if environ.get("FCCTL_DEBUG"):
+            raise
+        return _fail(
+            f"unexpected {type(e).__name__}: {e} (FCCTL_DEBUG=1 shows where; please report it)",
+            1,
+        )
     return 0
 
 
 def _fail(message: str, status: int) -> int:
-    sys.stderr.write(f"fcctl: error: {message}\n")
+    one_line = " ".join(message.split())
+    sys.stderr.write(f"fcctl: error: {one_line}\n")
     return status

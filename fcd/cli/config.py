@@ -41,6 +41,13 @@ ENVIRONMENT: dict[str, Sequence[str]] = {
     "account_id": ("FC_ACCOUNT_ID", "ALIBABA_CLOUD_ACCOUNT_ID", "FCD_ACCOUNT_ID"),
 }
 SETTINGS = tuple(ENVIRONMENT)
+SETTING_HELP = {
+    "endpoint": "the daemon's URL to write, e.g. http://127.0.0.1:9000",
+    "access_key_id": "the access key id to write",
+    "access_key_secret": "the access key secret to write (the file is made 0600)",
+    "security_token": "an STS security token to write, for temporary keys",
+    "account_id": "the account id to write (sent as x-fc-account-id)",
+}
 
 
 class ConfigError(Exception):
@@ -73,14 +80,22 @@ def _parse(path: Path) -> configparser.ConfigParser:
     return parser
 
 
-def read_profile(path: Path, profile: str) -> dict[str, str]:
+def read_profile(path: Path, profile: str, *, must_exist: bool = False) -> dict[str, str]:
     """The profile's settings from the file; empty when the file or section is missing.
 
     Raises:
-        ConfigError: the file exists but is not valid INI.
+        ConfigError: the file exists but is not valid INI; or ``must_exist`` (a profile the
+            user named) and there is no such section: the message lists the known ones.
     """
     parser = _parse(path)
     if not parser.has_section(profile):
+        if must_exist:
+            known = ", ".join(parser.sections()) or "none"
+            raise ConfigError(
+                f"profile '{profile}' does not exist in {path}; known profiles: {known}"
+                f" (create it with 'fcctl --profile {profile} config --access-key-id ID"
+                " --access-key-secret SECRET')"
+            )
         return {}
     return {key: value for key, value in parser.items(profile) if key in SETTINGS}
 
@@ -93,7 +108,10 @@ def resolve(
     Raises:
         ConfigError: no access key pair anywhere, or an unreadable file.
     """
-    settings = read_profile(config_path(environ), profile_name(environ, profile))
+    named = profile or environ.get("FCCTL_PROFILE")
+    settings = read_profile(
+        config_path(environ), profile_name(environ, profile), must_exist=bool(named)
+    )
     for name, variables in ENVIRONMENT.items():
         for variable in variables:
             if environ.get(variable):
@@ -135,10 +153,14 @@ def write_profile(path: Path, profile: str, values: Mapping[str, str]) -> None:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     help_text = "write endpoint and keys to ~/.fcctl/config, or show the settings in effect"
     parser = subparsers.add_parser("config", help=help_text, description=help_text)
-    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print raw JSON"
+    )
     for name in SETTINGS:
         option = "--" + name.replace("_", "-")
-        parser.add_argument(option, dest=f"set_{name}", default=None, metavar="VALUE")
+        parser.add_argument(
+            option, dest=f"set_{name}", default=None, metavar="VALUE", help=SETTING_HELP[name]
+        )
     parser.set_defaults(execute=None, config_command=run)
 
 

@@ -70,7 +70,8 @@ def run_invoke(client: Client, args: argparse.Namespace) -> Any:
         if invocation_id:
             text += f", invocation id {invocation_id} (fcctl async get)"
         return Message(text, data)
-    if result.log:
+    # With --json the log is in the JSON printed; on standard error too, it would show twice.
+    if result.log and not getattr(args, "json", False):
         sys.stderr.write(result.log if result.log.endswith("\n") else result.log + "\n")
     data = {
         "requestId": result.request_id,

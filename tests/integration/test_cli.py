@@ -15,7 +15,8 @@ import pytest
 from tests.daemon import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_ID, RunningDaemon
 
 ROOT = Path(__file__).resolve().parents[2]
-FCCTL = ROOT / ".venv" / "bin" / "fcctl"
+# fcctl as ``python -m fcd.cli`` from the checkout, so the code under test is this tree's.
+FCCTL = [str(ROOT / ".venv" / "bin" / "python"), "-m", "fcd.cli"]
 DOCS = ROOT / "docs" / "cli.md"
 CREDENTIAL_VARIABLES = re.compile(r"^(ALIBABA_CLOUD_|FCD_|FCCTL_|FC_)")
 
@@ -43,8 +44,9 @@ def fcctl(
 ) -> subprocess.CompletedProcess[str]:
     """Run fcctl (``stdin`` as its standard input) and check its exit status."""
     done = subprocess.run(
-        [str(FCCTL), *args],
+        [*FCCTL, *args],
         env=env,
+        cwd=ROOT,
         input=stdin,
         capture_output=True,
         text=True,
@@ -109,7 +111,8 @@ def test_service_lifecycle_table_and_json(env: dict[str, str], unique: str) -> N
     assert fcctl(env, "service", "delete", name).stdout == f"deleted service '{name}'\n"
     missing = fcctl(env, "service", "get", name, status=1)
     assert re.search(
-        rf"^fcctl: error: 404 ServiceNotFound: .*'{name}'.* \(request id .{{36}}\)$",
+        rf"^fcctl: error: 404 ServiceNotFound: .*'{name}'.* \(request id .{{36}}\); see the"
+        r" services with 'fcctl service list'$",
         missing.stderr,
     )
 
@@ -195,7 +198,8 @@ def test_unreachable_endpoint_and_bad_usage(tmp_path: Path) -> None:
 def _help_commands(*args: str) -> list[str]:
     """The subcommands argparse lists under 'positional arguments' (4-space indent)."""
     text = subprocess.run(
-        [str(FCCTL), *args, "--help"],
+        [*FCCTL, *args, "--help"],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
