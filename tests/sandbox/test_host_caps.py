@@ -47,4 +47,7 @@ async def test_memory_of_all_sandboxes_is_capped_below_their_own_limits(tmp_path
         result = await invoke(instance, limit=30)
         assert result.instance_fatal
         assert result.error_type is not None
-        assert result.max_memory_mb <= 192
+        # Far below its own 1024 MB. cgroup v2's memory.peak of the instance runs a little over
+        # the parent's max (measured 193.6 MiB in the v2 VM: charges are batched per CPU and
+        # the peak includes what reclaim then gave back), so allow a few MiB above the cap.
+        assert result.max_memory_mb <= 192 + 8
