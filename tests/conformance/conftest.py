@@ -4,6 +4,7 @@ daemon through the official SDK (``fc2``), and the calls the SDK has no method f
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +28,20 @@ def code_dir(name: str) -> str:
     path = FUNCTIONS / name
     assert path.is_dir(), f"no function {name} in {FUNCTIONS}"
     return str(path)
+
+
+def built(name: str, into: Path, *requirements: str) -> str:
+    """A function's directory as a user's build leaves it: copied, with ``requirements``
+    ``pip install -t``-ed beside the code (what FC's docs tell users to do before zipping)."""
+    target = into / name.replace("/", "_")
+    shutil.copytree(code_dir(name), target)
+    if requirements:
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "-t", str(target)]
+        done = subprocess.run(
+            [*pip, *requirements], capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, f"pip install {requirements}: {done.stdout}\n{done.stderr}"
+    return str(target)
 
 
 @pytest.fixture
