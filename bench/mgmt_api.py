@@ -154,7 +154,11 @@ def create_calls(names: list[str]) -> list[Call]:
     path = f"{API}/services/{SERVICE}/functions"
     calls = []
     for name in names:
-        body = {"functionName": name, "runtime": "python3.10", "handler": "index.handler"}
+        body: dict[str, object] = {
+            "functionName": name,
+            "runtime": "python3.10",
+            "handler": "index.handler",
+        }
         body["code"] = {"zipFile": code}
         calls.append(prepare("POST", path, json.dumps(body).encode()))
     return calls

@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -239,7 +240,7 @@ def measure_json(rounds: int = 20000) -> dict[str, float]:
         }
     ).encode()
     typed = msgspec.json.Decoder(FunctionInput)
-    candidates = {
+    candidates: dict[str, Callable[[], object]] = {
         "fcd.wire.decode (case-insensitive, null = absent)": lambda: wire.decode(
             body, FunctionInput
         ),

@@ -98,7 +98,7 @@ def die_with_parent(parent: int) -> None:
     namespace); if it is already gone, exit now.
     """
     init = sys.modules["_fcd_init"]
-    init._libc.prctl(init.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # type: ignore[attr-defined]
+    init._libc.prctl(init.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(70)
 
@@ -117,20 +117,20 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     # Nothing of the zygote's (its socket, its pid namespace) stays open in a sandbox.
-    init.close_other_fds([0, 1, 2, *fds[:1], *fds[3:]])  # type: ignore[attr-defined]
+    init.close_other_fds([0, 1, 2, *fds[:1], *fds[3:]])
     if isolated:
         if desc.get("background"):
             os.nice(PREPARE_NICENESS)  # pre-making yields the CPU to instances being started
         try:
             init.join_cgroup([str(p) for p in desc.get("cgroup_procs", [])])  # type: ignore[attr-defined]
-            flags = init.CLONE_NEWNS | init.CLONE_NEWIPC | init.CLONE_NEWUTS  # type: ignore[attr-defined]
-            init.unshare(flags | init.CLONE_NEWNET)  # type: ignore[attr-defined]
+            flags = init.CLONE_NEWNS | init.CLONE_NEWIPC | init.CLONE_NEWUTS
+            init.unshare(flags | init.CLONE_NEWNET)
         except Exception as e:
             _fail(str(e))
         try:
-            init.prepare_root(desc)  # type: ignore[attr-defined]
-            init.loopback_up()  # type: ignore[attr-defined]
-            init.no_ipv6_uplink()  # type: ignore[attr-defined]
+            init.prepare_root(desc)
+            init.loopback_up()
+            init.no_ipv6_uplink()
         except Exception as e:
             _fail(str(e))
         if desc.get("prestart"):
@@ -145,11 +145,11 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
             # Once the runtime has pivoted, detach the host's tree here, off its path.
             if os.read(pivoted_r, 1):
                 try:
-                    init.detach_host()  # type: ignore[attr-defined]
+                    init.detach_host()
                 except Exception as e:
                     os.write(2, f"fcd sandbox: {e}\n".encode())
             os.close(pivoted_r)
-            os._exit(init._wait_for(runtime, reap_all=True))  # type: ignore[attr-defined]
+            os._exit(init._wait_for(runtime, reap_all=True))
         os.close(pivoted_r)
     control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=control_fd)
     _send_prepared(control)
@@ -160,7 +160,7 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, 0)  # back to normal: this one is on a request's path
         try:
             # pivot_root in specialise_root switches the root of the whole namespace (pid 1 too).
-            init.specialise_root(desc, spec)  # type: ignore[attr-defined]
+            init.specialise_root(desc, spec)
             os.write(pivoted_w, b"p")
             os.close(pivoted_w)
             uid = gid = int(desc.get("uid", 10000))  # type: ignore[call-overload]
@@ -169,7 +169,7 @@ def child(desc: dict[str, object], fds: list[int], zygote: int) -> None:
                 uid, gid = (int(i) for i in run_as)  # type: ignore[attr-defined]
                 if uid <= 0 or gid <= 0:
                     raise ValueError(f"refusing to run a function as {uid}:{gid}")
-            init.drop_privileges(uid, gid)  # type: ignore[attr-defined]
+            init.drop_privileges(uid, gid)
         except Exception as e:
             _fail(str(e))
         os.chdir("/code")
@@ -188,7 +188,7 @@ def prestart(desc: dict[str, object], control_fd: int, setup_fd: int) -> None:
     init = sys.modules["_fcd_init"]
     setup = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=setup_fd)
     try:
-        init.pivot_keeping_host(desc)  # type: ignore[attr-defined]
+        init.pivot_keeping_host(desc)
     except Exception as e:
         _fail(str(e))
     uid = int(desc.get("uid", 10000))  # type: ignore[call-overload]
@@ -196,7 +196,7 @@ def prestart(desc: dict[str, object], control_fd: int, setup_fd: int) -> None:
     if runtime == 0:
         setup.close()
         try:
-            init.drop_privileges(uid, uid)  # type: ignore[attr-defined]
+            init.drop_privileges(uid, uid)
         except Exception as e:
             _fail(str(e))
         os.chdir("/tmp")
@@ -217,31 +217,31 @@ def prestart(desc: dict[str, object], control_fd: int, setup_fd: int) -> None:
     os.setpriority(os.PRIO_PROCESS, 0, 0)
     os.setpriority(os.PRIO_PROCESS, runtime, 0)
     try:
-        init.specialise_prestarted(spec)  # type: ignore[attr-defined]
+        init.specialise_prestarted(spec)
     except Exception as e:
         _fail(str(e))
     header = json.dumps({"t": "ready", "sandbox_ready": time.monotonic()}).encode()
     setup.sendall(_PREFIX.pack(len(header), 0) + header)
     setup.close()
     try:
-        init.detach_host()  # type: ignore[attr-defined]
+        init.detach_host()
     except Exception as e:
         os.write(2, f"fcd sandbox: {e}\n".encode())
-    os._exit(init._wait_for(runtime, reap_all=True))  # type: ignore[attr-defined]
+    os._exit(init._wait_for(runtime, reap_all=True))
 
 
 def run_runtime(spec: dict[str, object], control: socket.socket) -> None:
     """Become the runtime: the in-process python runtime or agent, or an exec'd one."""
     os.environ.clear()
-    os.environ.update(spec.get("env", {}))  # type: ignore[arg-type]
+    os.environ.update(spec.get("env", {}))  # type: ignore[call-overload]
     os.environ["FCD_T_SANDBOX"] = repr(time.monotonic())
     time.tzset()  # TZ arrived with the environment, after the interpreter started
     kind = spec.get("runtime")
     fd = control.detach()
     if kind == "python":
-        sys.modules["_fcd_bootstrap"].main(fd)  # type: ignore[attr-defined]
+        sys.modules["_fcd_bootstrap"].main(fd)
     elif kind == "custom":
-        sys.modules["_fcd_agent"].main(fd)  # type: ignore[attr-defined]
+        sys.modules["_fcd_agent"].main(fd)
     else:
         argv = [str(a) for a in spec["argv"]]  # type: ignore[attr-defined]
         os.set_inheritable(fd, True)
@@ -262,12 +262,12 @@ def fork_sandbox(isolated: bool, own_pid_ns: int) -> int:
     if not isolated:
         return os.fork()
     init = sys.modules["_fcd_init"]
-    init.unshare(init.CLONE_NEWPID)  # type: ignore[attr-defined]
+    init.unshare(init.CLONE_NEWPID)
     try:
         return os.fork()
     finally:
         if os.getpid() != 1:  # the zygote, not the child
-            init._check(init._libc.setns(own_pid_ns, init.CLONE_NEWPID), "setns")  # type: ignore[attr-defined]
+            init._check(init._libc.setns(own_pid_ns, init.CLONE_NEWPID), "setns")
 
 
 def main() -> None:
@@ -280,10 +280,10 @@ def main() -> None:
     _load("_fcd_init", os.path.join(HERE, "init.py"))
     # Whatever the daemon's subprocess handling left open stays out of the zygote: only its
     # stdio and its socket (uvloop leaves duplicates of the daemon's stdio behind).
-    sys.modules["_fcd_init"].close_other_fds([0, 1, 2, sock.fileno()])  # type: ignore[attr-defined]
+    sys.modules["_fcd_init"].close_other_fds([0, 1, 2, sock.fileno()])
     if os.geteuid() == 0:
         # Every sandbox inherits this filter: no kernel keyring, so nothing crosses tenants there.
-        sys.modules["_fcd_init"].forbid_keyrings()  # type: ignore[attr-defined]
+        sys.modules["_fcd_init"].forbid_keyrings()
     # Started with -S (no site-packages, no .pth files): only site's builtins are wanted.
     import site
 

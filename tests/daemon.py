@@ -36,10 +36,9 @@ class RunningDaemon:
     data_dir: Path
     port: int
     env: dict[str, str]
-    config: Path | None = None  # a TOML file passed as --config
-    process: subprocess.Popen[bytes] | None = None
     # A TOML config file passed with --config (None: the embedded defaults and FCD_* only).
     config: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
     umask: int = 0o022
     # What to run: the daemon itself, or a wrapper around fcd.daemon.main (fault injection).
     argv: list[str] = field(default_factory=lambda: [sys.executable, "-m", "fcd", "serve"])

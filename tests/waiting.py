@@ -20,7 +20,10 @@ INTERVAL = 0.05
 
 
 def wait_until(
-    probe: Callable[[], T], timeout: float = 20.0, message: str = "", interval: float = INTERVAL
+    probe: Callable[[], T | None],
+    timeout: float = 20.0,
+    message: str = "",
+    interval: float = INTERVAL,
 ) -> T:
     """Call ``probe`` until it returns something truthy, and return that.
 
@@ -41,7 +44,7 @@ def wait_until(
 
 
 async def wait_until_async(
-    probe: Callable[[], T],
+    probe: Callable[[], T | None],
     timeout: float = 20.0,  # noqa: ASYNC109 - the same call as wait_until, on the loop
     message: str = "",
     interval: float = INTERVAL,

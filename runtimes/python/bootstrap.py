@@ -73,7 +73,7 @@ class LogStream(io.TextIOBase):
         self._lock = threading.Lock()
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return self._name
 
     def writable(self) -> bool:
@@ -119,7 +119,7 @@ class _RequestIdFilter(logging.Filter):
 class _UtcFormatter(logging.Formatter):
     """``2017-07-05T05:13:35.920Z <request id> [INFO] message`` as FC's python runtime prints."""
 
-    converter = time.gmtime
+    converter: Callable[[float | None], time.struct_time] = time.gmtime
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ def handler(event, context):
 COUNT = 1000
 
 
-def rows(daemon: RunningDaemon, sql: str) -> list[tuple[object, ...]]:
+def rows(daemon: RunningDaemon, sql: str) -> list[tuple[Any, ...]]:
     db = sqlite3.connect(f"file:{daemon.data_dir / 'fcd.sqlite3'}?mode=ro", uri=True)
     try:
         return db.execute(sql).fetchall()

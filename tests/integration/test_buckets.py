@@ -218,8 +218,8 @@ def test_bad_signature_is_s3_xml_403(daemon: RunningDaemon, bucket: str) -> None
         config=botocore.config.Config(s3={"addressing_style": "path"}),
     )
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        unknown.list_objects_v2(Bucket=bucket)  # type: ignore[attr-defined]
-    unknown.close()  # type: ignore[attr-defined]
+        unknown.list_objects_v2(Bucket=bucket)
+    unknown.close()
     assert error_code(e.value) == "InvalidAccessKeyId"
 
 
@@ -345,6 +345,6 @@ def test_unsupported_operations_are_not_implemented(s3: object, bucket: str) -> 
         lambda: s3.get_object_tagging(Bucket=bucket, Key="k"),  # type: ignore[attr-defined]
     ):
         with pytest.raises(botocore.exceptions.ClientError) as e:
-            call()
+            call()  # type: ignore[no-untyped-call]
         assert error_code(e.value) == "NotImplemented"
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501

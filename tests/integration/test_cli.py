@@ -9,6 +9,7 @@ import re
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,7 +60,7 @@ def fcctl(
     return done
 
 
-def as_json(env: dict[str, str], *args: str) -> object:
+def as_json(env: dict[str, str], *args: str) -> Any:
     return json.loads(fcctl(env, *args, "--json").stdout)
 
 

@@ -75,9 +75,9 @@ def read_as_nobody(path: Path) -> str:
         os._exit(0)
     os.close(write)
     with os.fdopen(read, "rb") as f:
-        outcome = f.read().decode()
+        said = f.read().decode()
     os.waitpid(pid, 0)
-    return outcome
+    return said
 
 
 def modes(data_dir: Path) -> dict[str, int]:

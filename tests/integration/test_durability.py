@@ -70,7 +70,7 @@ def _zip_for(name: str) -> bytes:
 def _create_request(name: str, n: int) -> tuple[str, str, bytes]:
     """(collection path, resource path, body): services and functions in turn."""
     if n % 2:
-        body = {"serviceName": name, "description": f"d-{name}"}
+        body: dict[str, object] = {"serviceName": name, "description": f"d-{name}"}
         return SERVICES, f"{SERVICES}/{name}", json.dumps(body).encode()
     code = base64.b64encode(_zip_for(name)).decode()
     body = {

@@ -496,7 +496,9 @@ def _zips(draw: st.DrawFn) -> bytes:
             info.compress_type = draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
             if draw(st.booleans()):  # a symlink to somewhere
                 info.external_attr = (0o120777 << 16) | 0x20
-                data = draw(st.sampled_from(["/etc", "..", "../..", "index.py", "x/../.."]))
+                data: str | bytes = draw(
+                    st.sampled_from(["/etc", "..", "../..", "index.py", "x/../.."])
+                )
             else:
                 data = draw(st.binary(max_size=100))
             with warnings.catch_warnings():  # duplicate names are part of the test

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,7 @@ def request(seconds: float = 0) -> InvokeRequest:
     return InvokeRequest(request_id=f"r-{seconds}", payload=str(seconds).encode(), timeout_s=10)
 
 
-def manager(isolation: Isolation, **config: int) -> InstanceManager:
+def manager(isolation: Isolation, **config: Any) -> InstanceManager:
     logs: list[bytes] = []
     return InstanceManager(
         isolation, Instances(**config), lambda _s, _f, _r, line: logs.append(line)

@@ -14,12 +14,13 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyroute2 import IPRoute
 
 from fcd.config import Config
-from fcd.instances.instance import Isolation
+from fcd.instances.instance import Instance, Isolation
 from fcd.isolation import sandbox
 from tests.sandbox.conftest import Starter, invoke
 
@@ -100,7 +101,7 @@ PROBE = {
 }
 
 
-async def probe(instance, **args):  # type: ignore[no-untyped-def]
+async def probe(instance: Instance, **args: object) -> Any:
     result = await invoke(instance, json.dumps(args).encode(), limit=30)
     assert result.error_type is None, result.body
     return json.loads(result.body)
@@ -159,7 +160,7 @@ def inet6_flags(lines: list[list[str]], ifname: str) -> list[int]:
     return [int(fields[4], 16) for fields in lines if fields[-1] == ifname]
 
 
-async def ipv6_settled(instance, host_end: str) -> None:  # type: ignore[no-untyped-def]
+async def ipv6_settled(instance: Instance, host_end: str) -> None:
     """Wait until both ends of the pair either have no IPv6 address or have finished duplicate
     address detection (a tentative address cannot be used yet, which would hide the hole)."""
     async with asyncio.timeout(15):
@@ -236,6 +237,7 @@ async def test_a_reused_uid_does_not_inherit_keys(sandboxed: Starter) -> None:
     # how: the keyring syscalls are refused to every sandbox (a seccomp filter)
     assert stored == {"@s": -errno.EPERM, "@u": -errno.EPERM}
     uid = first.sandbox.uid
+    assert uid is not None
     await first.stop()
     # Force the reuse: put the freed uid first in the pool's free list.
     free = sandboxed.isolation._free_uids
@@ -250,6 +252,6 @@ async def test_a_reused_uid_does_not_inherit_keys(sandboxed: Starter) -> None:
 async def test_isolation_refuses_to_start_without_libseccomp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sandbox.ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr("fcd.isolation.sandbox.ctypes.util.find_library", lambda name: None)
     with pytest.raises(sandbox.IsolationUnavailable, match="libseccomp"):
         Isolation.from_config(Config(isolation="namespaces"), tmp_path)

@@ -126,7 +126,7 @@ def _failing_group_limits(isolation: Isolation, n: int) -> Callable[[str], Any]:
                 raise PermissionError("planted: cannot write the limits")
             set_limits(value)
 
-        group.set_limits = limits  # type: ignore[method-assign]
+        group.set_limits = limits  # type: ignore[assignment]
         return group
 
     return made
@@ -150,7 +150,9 @@ STEPS: list[tuple[str, str, bool, Callable[[pytest.MonkeyPatch, Isolation], None
         "python",
         False,
         lambda mp, iso: mp.setattr(
-            iso.backend, "create", _fail_on_call(iso.backend.create, 1, FAULT)
+            iso.backend,
+            "create",
+            _fail_on_call(iso.backend.create, 1, FAULT),  # type: ignore[union-attr]
         ),
     ),
     (

@@ -6,11 +6,13 @@ import contextlib
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fcd.config import Config
-from fcd.instances.instance import Isolation
+from fcd.instances.instance import Instance, Isolation
+from fcd.isolation.cgroup import V1Group, V2Group
 from tests.sandbox.conftest import Starter, invoke, write_code
 
 pytestmark = pytest.mark.root
@@ -85,7 +87,7 @@ PROBE = {
 }
 
 
-async def probe(instance, **args):  # type: ignore[no-untyped-def]
+async def probe(instance: Instance, **args: object) -> Any:
     result = await invoke(instance, json.dumps(args).encode(), limit=60)
     assert result.error_type is None, result.body
     return json.loads(result.body) if result.body[:1] in b"[{" else result.body
@@ -192,7 +194,7 @@ async def test_isolation_refuses_without_root_unless_none(
 ) -> None:
     from fcd.isolation import sandbox
 
-    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr("fcd.isolation.sandbox.os.geteuid", lambda: 1000)
     with pytest.raises(sandbox.IsolationUnavailable, match="isolation = none"):
         Isolation.from_config(Config(isolation="namespaces"), tmp_path)
     assert Isolation.from_config(Config(isolation="none"), tmp_path).mode == "none"
@@ -266,10 +268,11 @@ async def test_cpu_is_a_cfs_quota(sandboxed: Starter) -> None:
     assert (await invoke(instance)).body == b"spun"
     group = instance.sandbox.group
     assert group is not None
-    if hasattr(group, "dirs"):  # cgroup v1
+    if isinstance(group, V1Group):  # cgroup v1
         cpu_dir = group.dirs["cpu"]
         assert (cpu_dir / "cpu.cfs_quota_us").read_text().split() == ["5000"]
     else:
+        assert isinstance(group, V2Group)
         cpu_dir = group.path
         assert (cpu_dir / "cpu.max").read_text().split() == ["5000", "100000"]
     stat = dict(line.split() for line in (cpu_dir / "cpu.stat").read_text().splitlines())

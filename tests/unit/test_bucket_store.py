@@ -20,7 +20,7 @@ from fcd.buckets.store import (
 )
 
 keys = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200
+    alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=200
 ).filter(lambda k: len(k.encode()) <= 1024)
 
 

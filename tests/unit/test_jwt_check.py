@@ -70,16 +70,16 @@ def test_missing_expired_foreign_and_malformed_tokens_are_401() -> None:
 
 
 def test_an_unsigned_token_is_refused() -> None:
-    unsigned = jwt.encode({"uid": "u"}, None, algorithm="none", headers={"kid": "k1"})
+    unsigned = jwt.encode({"uid": "u"}, None, algorithm="none", headers={"kid": "k1"})  # type: ignore[arg-type]
     assert refused(config(), headers={"Authorization": "Bearer " + unsigned})
 
 
 def test_lookup_order_cookie_query_and_form() -> None:
     cfg = config(tokenLookup="cookie:tok,query:jwt,form:token")
     good = token(uid="c")
-    assert check(cfg, headers={"Cookie": f"a=1; tok={good}"})["uid"] == "c"  # type: ignore[index]
-    assert check(cfg, query={"jwt": [good]})["uid"] == "c"  # type: ignore[index]
-    assert check(cfg, form=f"token={good}&x=1".encode())["uid"] == "c"  # type: ignore[index]
+    assert check(cfg, headers={"Cookie": f"a=1; tok={good}"})["uid"] == "c"
+    assert check(cfg, query={"jwt": [good]})["uid"] == "c"
+    assert check(cfg, form=f"token={good}&x=1".encode())["uid"] == "c"
     # The first token found is the one checked, even when a later one would pass.
     bad = token(OTHER)
     assert refused(cfg, headers={"Cookie": f"tok={bad}"}, query={"jwt": [good]})

@@ -255,7 +255,7 @@ def test_unknown_key_is_invalid_access_key_id_with_the_exact_message() -> None:
         lambda h: h.update({"content-md5": "abc"}),
     ],
 )
-def test_forged_request_is_signature_not_match_with_the_exact_message(tamper) -> None:  # type: ignore[no-untyped-def]
+def test_forged_request_is_signature_not_match_with_the_exact_message(tamper) -> None:
     headers = _signed_headers("GET", "/2016-08-15/services")
     tamper(headers)
     with pytest.raises(errors.SignatureNotMatch) as e:

@@ -80,7 +80,7 @@ async def test_a_failing_transaction_in_a_batch_leaves_its_neighbours_committed(
         release.wait(10)
         return docs.insert(conn, "k", "", "0-blocker", b"")
 
-    def insert(name: str):  # type: ignore[no-untyped-def]
+    def insert(name: str):
         return lambda conn: docs.insert(conn, "k", "", name, b"")
 
     def half_then_fail(conn: sqlite3.Connection) -> None:
@@ -112,7 +112,7 @@ async def test_a_failing_transaction_in_a_batch_leaves_its_neighbours_committed(
 async def test_many_concurrent_writes_all_commit(store: Store) -> None:
     names = [f"n{i:03d}" for i in range(300)]
     etags = await asyncio.gather(
-        *(store.write(lambda c, n=n: docs.insert(c, "k", "", n, b"")) for n in names)
+        *(store.write(lambda c, n=n: docs.insert(c, "k", "", n, b"")) for n in names)  # type: ignore[misc]
     )
     assert len(set(etags)) == len(names)
     assert _names(store) == names
