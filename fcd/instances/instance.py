@@ -284,7 +284,6 @@ class Instance:
             id=request.request_id,
             credentials=_credentials(self.spec),
             retry_count=request.retry_count,
-            deadline_ms=int((time.time() + request.timeout_s) * 1000),
             http=http,
             tracing=_tracing(request.tracing),
         )
