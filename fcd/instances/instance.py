@@ -117,6 +117,8 @@ class Instance:
         self._tasks: set[asyncio.Task[None]] = set()
         self._start_log = bytearray()
         self._env: dict[str, str] = {}
+        # Sent with every frame that runs user code; empty (left out of the frame) without keys.
+        self._credentials = _credentials(spec)
 
     # -- starting -----------------------------------------------------------------------------
     @classmethod
@@ -248,7 +250,7 @@ class Instance:
         if spec.context.initializer:
             t0 = time.monotonic()
             result = await self._call(
-                protocol.Init(id=request_id, credentials=_credentials(spec)),
+                protocol.Init(id=request_id, credentials=self._credentials),
                 b"",
                 request_id,
                 float(spec.context.initialization_timeout_s),
@@ -282,7 +284,7 @@ class Instance:
             }
         message = protocol.Invoke(
             id=request.request_id,
-            credentials=_credentials(self.spec),
+            credentials=self._credentials,
             retry_count=request.retry_count,
             http=http,
             tracing=_tracing(request.tracing),
@@ -414,7 +416,7 @@ class Instance:
         if not handler or not self._alive:
             return
         rid = str(uuid.uuid4())
-        hook = protocol.Hook(id=rid, name=name, credentials=_credentials(self.spec))  # type: ignore[arg-type]
+        hook = protocol.Hook(id=rid, name=name, credentials=self._credentials)  # type: ignore[arg-type]
         result = await self._call(hook, b"", rid, float(timeout_s))
         if result.error_type is not None:
             log.info("%s hook of %s failed: %s", name, self.id, result.body[:200])
@@ -599,7 +601,11 @@ def _tracing(trace: TraceContext | None) -> dict[str, object] | None:
 
 
 def _credentials(spec: InstanceSpec) -> dict[str, str]:
+    """The function's temporary keys, or ``{}`` when it has none: the runtimes read an absent
+    field as empty keys, and an empty dict is not encoded into the frame at all."""
     ctx = spec.context
+    if not (ctx.access_key_id or ctx.access_key_secret or ctx.security_token):
+        return {}
     return {
         "access_key_id": ctx.access_key_id,
         "access_key_secret": ctx.access_key_secret,
