@@ -66,7 +66,13 @@ class Invocation:
     instance_id: str
     code_checksum: str
     result: InvokeResult
-    log: bytes  # this request's log lines and FC's summary line
+    summary: bytes  # FC's summary line of this request
+
+    @property
+    def log(self) -> bytes:
+        """This request's log lines and FC's summary line (``X-Fc-Log-Type: Tail``): joined
+        only when asked for."""
+        return self.result.logs + b"\n" + self.summary
 
 
 class Invoker:
@@ -194,7 +200,7 @@ class Invoker:
             cold_start_ms=cold_start_ms if cold else None,
             isolated=self.isolated,
         )
-        self.recorder.log(version.service, version.function, request_id, summary.rstrip(b"\n"))
+        self.recorder.log(version.service, version.function, request_id, summary[:-1])
         return Invocation(
             request_id=request_id,
             body=body,
@@ -203,7 +209,7 @@ class Invoker:
             instance_id=instance_id,
             code_checksum=version.code_checksum,
             result=result,
-            log=result.logs + b"\n" + summary,
+            summary=summary,
         )
 
     # pool specs -----------------------------------------------------------------------------
