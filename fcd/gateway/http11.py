@@ -22,13 +22,12 @@ when it opened. The timer is an ``asyncio`` call_later like uvicorn's own keep-a
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from fcd import errors
+from fcd import errors, ids
 
 # How long a refused connection keeps reading (and dropping) what the client is still sending,
 # so that closing it does not reset the connection before the client has read the answer.
@@ -178,7 +177,7 @@ class BoundedHead(HttpToolsProtocol):
             # that answer finish, then close, as uvicorn does on shutdown.
             self.cycle.keep_alive = False
             return
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         body = errors.error_body(error, request_id)
         head = [
             STATUS_LINE[error.status],

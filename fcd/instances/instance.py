@@ -21,10 +21,10 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Coroutine
 from typing import Literal
 
+from fcd import ids
 from fcd.instances import protocol, runtimes
 from fcd.isolation.sandbox import Isolation, IsolationUnavailable, Sandbox, SandboxSpec
 from fcd.model import ColdStart, InstanceSpec, InvokeRequest, InvokeResult, TraceContext
@@ -167,7 +167,7 @@ class Instance:
             raise StartFailure("FunctionNotStarted", f"cannot start sandbox: {e}") from e
         instance = cls(spec, sandbox, on_log)
         instance._env = env
-        request_id = request_id or str(uuid.uuid4())
+        request_id = request_id or ids.request_id()
         try:
             await instance._boot(kind, request_id)
         except StartFailure as failure:
@@ -415,7 +415,7 @@ class Instance:
     async def _hook(self, name: str, handler: str, timeout_s: int) -> None:
         if not handler or not self._alive:
             return
-        rid = str(uuid.uuid4())
+        rid = ids.request_id()
         hook = protocol.Hook(id=rid, name=name, credentials=self._credentials)  # type: ignore[arg-type]
         result = await self._call(hook, b"", rid, float(timeout_s))
         if result.error_type is not None:

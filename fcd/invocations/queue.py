@@ -35,14 +35,13 @@ import logging
 import re
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from fcd import errors
+from fcd import errors, ids
 from fcd.config import Config
 from fcd.invocations import destinations, http_envelope
 from fcd.invocations.catalog import LATEST, Catalog
@@ -316,7 +315,7 @@ class AsyncQueue:
         if request.invocation_id:
             check_invocation_id(request.invocation_id)
         policy = self.policy(request.service, qualifier, request.function)
-        request_id = request.request_id or str(uuid.uuid4())
+        request_id = request.request_id or ids.request_id()
         stateful = policy.stateful or request.stateful or bool(request.invocation_id)
         return (
             AsyncRequest(
