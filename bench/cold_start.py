@@ -34,11 +34,13 @@ CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 PY_HELLO = {"index.py": "def handler(event, context):\n    return 'hello world'\n"}
 NODE_HELLO = {"index.js": "exports.handler = (e, c, cb) => cb(null, 'hello world');\n"}
 CUSTOM_PORT = 9000
+# The port comes from FC_CUSTOM_LISTEN_PORT (fcd sets it to caPort): the floor runs the same
+# server on a free port of the host, where 9000 may be another daemon's instance.
 CUSTOM_SERVER = """#!/usr/bin/python3 -S
-import socket
+import os, socket
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", %d))
+s.bind(("0.0.0.0", int(os.environ.get("FC_CUSTOM_LISTEN_PORT", "%d"))))
 s.listen(16)
 while True:
     c, _ = s.accept()
@@ -72,11 +74,16 @@ def floor_exec(argv: list[str], runs: int) -> list[float]:
     return samples
 
 
-def floor_first_accept(code: Path, port: int, runs: int) -> list[float]:
+def floor_first_accept(code: Path, runs: int) -> list[float]:
+    """The custom server started bare until it accepts, on a free port of the host."""
     samples = []
     for _ in range(runs):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = {**CLEAN_ENV, "FC_CUSTOM_LISTEN_PORT": str(port)}
         t0 = time.perf_counter()
-        server = subprocess.Popen([str(code / "bootstrap")], env=CLEAN_ENV, cwd=code)
+        server = subprocess.Popen([str(code / "bootstrap")], env=env, cwd=code)
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -203,7 +210,7 @@ async def measure(base: Path, runs: int, mode: str, settle_s: float = SETTLE_S) 
     py, node, custom = await asyncio.to_thread(make_code, base)
     py_floor = await asyncio.to_thread(floor_exec, ["/usr/bin/python3", "-c", "pass"], runs)
     node_floor = await asyncio.to_thread(floor_exec, ["/usr/bin/node", "-e", "0"], runs)
-    custom_floor = await asyncio.to_thread(floor_first_accept, custom, CUSTOM_PORT, min(runs, 20))
+    custom_floor = await asyncio.to_thread(floor_first_accept, custom, min(runs, 20))
     config = Config(isolation=mode)  # type: ignore[arg-type]
     print(
         f"isolation: {mode}, {runs} runs, memorySize {MEMORY_MB} MB, "

@@ -293,6 +293,9 @@ def http_server(
             loop="none",
             lifespan="off",
             access_log=False,
+            # fcd is the edge: X-Forwarded-For names no one it can trust, and the middleware
+            # costs a frame per request.
+            proxy_headers=False,
             log_level="warning",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             # FC clients keep connections open between calls.

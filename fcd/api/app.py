@@ -10,13 +10,12 @@ request id: resource modules just raise.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable
 
 from quart import Blueprint, Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from fcd import errors, signature
+from fcd import errors, ids, signature
 from fcd.api.context import ApiContext, ctx
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ def create_app(context: ApiContext, blueprints: Iterable[Blueprint]) -> Quart:
 
 
 async def _begin() -> None:
-    g.request_id = str(uuid.uuid4())
+    g.request_id = ids.request_id()
     if request.path.startswith(API_PREFIX):
         headers = _authenticate()
         if "content-md5" in headers:
@@ -84,7 +83,7 @@ async def _finish(response: Response) -> Response:
 def _request_id() -> str:
     request_id = g.get("request_id")
     if request_id is None:
-        request_id = g.request_id = str(uuid.uuid4())
+        request_id = g.request_id = ids.request_id()
     return str(request_id)
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qsl, unquote
 
-from fcd import errors, sigv4
+from fcd import errors, ids, sigv4
 from fcd.buckets import s3xml
 from fcd.buckets.s3errors import S3Error
 from fcd.buckets.store import (
@@ -124,7 +124,7 @@ class BucketFront:
 
     # The webhook ------------------------------------------------------------------------------
     async def _webhook(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         try:
             if scope["method"] != "POST":
                 raise errors.MethodNotAllowed(f"{scope['method']} {WEBHOOK_PATH} is not allowed")

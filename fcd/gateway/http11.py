@@ -17,18 +17,24 @@ The cost on the hot path is about 1 µs per request (three more Python calls and
 comparisons; measured 6.3 against 5.5 µs to parse an SDK invoke request): a head that arrives
 in one read never arms a timer, and only a connection's first request cancels the one armed
 when it opened. The timer is an ``asyncio`` call_later like uvicorn's own keep-alive.
+
+uvicorn writes a response's head and its body with one ``write`` each, and uvloop sends each
+at once: two syscalls per response. Each request's cycle writes through :class:`_JoinHead`
+instead, which holds the head until the body's first write and sends both in one (or sends
+the head alone at the end of the loop iteration when the body is not there yet, so a
+streamed answer's head is never held back).
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass
+from typing import Any, cast
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from fcd import errors
+from fcd import errors, ids
 
 # How long a refused connection keeps reading (and dropping) what the client is still sending,
 # so that closing it does not reset the connection before the client has read the answer.
@@ -144,7 +150,12 @@ class BoundedHead(HttpToolsProtocol):
                 raise _Refused
         self._in_head = self._began = False
         self._cancel_timer()
+        earlier = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not earlier:
+            join = _JoinHead(self.transport, cycle, self.loop)
+            cycle.transport = cast(asyncio.Transport, join)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -178,7 +189,7 @@ class BoundedHead(HttpToolsProtocol):
             # that answer finish, then close, as uvicorn does on shutdown.
             self.cycle.keep_alive = False
             return
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         body = errors.error_body(error, request_id)
         head = [
             STATUS_LINE[error.status],
@@ -204,6 +215,62 @@ class BoundedHead(HttpToolsProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+# A body at most this long is copied behind the held head (one buffer, one write); a longer
+# one is written after it (a copy would cost more than the second syscall).
+JOIN_LIMIT = 64 << 10
+
+
+class _JoinHead:
+    """A request cycle's transport: the response head is held until the body's first write.
+
+    Only a write made once the response has started and before anything else was written
+    is held (the head); ``100 Continue`` and everything after the head pass straight
+    through. The head is sent at the latest at the end of the loop iteration that wrote it.
+    """
+
+    __slots__ = ("_cycle", "_head", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any, loop: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._loop: asyncio.AbstractEventLoop = loop
+        self._head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if len(data) <= JOIN_LIMIT:
+                self._transport.write(head + data)
+                return
+            self._transport.write(head)
+        elif self._cycle is not None and self._cycle.response_started:
+            # The cycle holds this object: let go of it, or every request would leave a
+            # reference cycle for the garbage collector (measured: p99 x6 on the floor).
+            self._cycle = None
+            self._head = data
+            self._loop.call_soon(self._flush)
+            return
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if not self._transport.is_closing():
+                self._transport.write(head)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def protocol_class(limits: HeadLimits) -> type[BoundedHead]:

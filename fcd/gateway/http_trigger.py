@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,7 +26,7 @@ from urllib.parse import parse_qs
 
 import msgspec
 
-from fcd import errors, signature
+from fcd import errors, ids, signature
 from fcd.config import Limits
 from fcd.gateway import jwt_check
 from fcd.gateway.body import read_body
@@ -291,7 +290,7 @@ class HttpTriggerServer:
         self, scope: Scope, receive: Receive, send: Send, routed: Target | tuple[Any]
     ) -> None:
         """Answer one request: the function's response, or FC's error JSON."""
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         try:
             if isinstance(routed, tuple):
                 assert self.domains is not None
@@ -498,6 +497,6 @@ class TriggersOnly:
             missing = errors.NotFound(
                 f"'{scope['path']}' is neither an HTTP trigger nor a custom domain route"
             )
-            await send_error(send, missing, str(uuid.uuid4()))
+            await send_error(send, missing, ids.request_id())
             return
         await self.server.serve(scope, receive, send, routed)

@@ -21,10 +21,10 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Literal, cast
 
+from fcd import ids
 from fcd.config import FunctionLogs
 from fcd.instances import protocol, runtimes
 from fcd.instances.logcap import LineJoiner, LogBudget, Throttle
@@ -133,6 +133,8 @@ class Instance:
         self._start_log = bytearray()
         self._env: dict[str, str] = {}
         self._flooding = False  # a log frame of the current read was dropped whole
+        # Sent with every frame that runs user code; empty (left out of the frame) without keys.
+        self._credentials = _credentials(spec)
 
     # -- starting -----------------------------------------------------------------------------
     @classmethod
@@ -186,7 +188,7 @@ class Instance:
             raise StartFailure("FunctionNotStarted", f"cannot start sandbox: {e}") from e
         instance = cls(spec, sandbox, on_log, log_limits)
         instance._env = env
-        request_id = request_id or str(uuid.uuid4())
+        request_id = request_id or ids.request_id()
         try:
             await instance._boot(kind, request_id)
         except StartFailure as failure:
@@ -268,7 +270,7 @@ class Instance:
         if spec.context.initializer:
             t0 = time.monotonic()
             result = await self._call(
-                protocol.Init(id=request_id, credentials=_credentials(spec)),
+                protocol.Init(id=request_id, credentials=self._credentials),
                 b"",
                 request_id,
                 float(spec.context.initialization_timeout_s),
@@ -302,9 +304,8 @@ class Instance:
             }
         message = protocol.Invoke(
             id=request.request_id,
-            credentials=_credentials(self.spec),
+            credentials=self._credentials,
             retry_count=request.retry_count,
-            deadline_ms=int((time.time() + request.timeout_s) * 1000),
             http=http,
             tracing=_tracing(request.tracing),
         )
@@ -437,8 +438,8 @@ class Instance:
     async def _hook(self, name: str, handler: str, timeout_s: int) -> None:
         if not handler or not self._alive:
             return
-        rid = str(uuid.uuid4())
-        hook = protocol.Hook(id=rid, name=name, credentials=_credentials(self.spec))  # type: ignore[arg-type]
+        rid = ids.request_id()
+        hook = protocol.Hook(id=rid, name=name, credentials=self._credentials)  # type: ignore[arg-type]
         result = await self._call(hook, b"", rid, float(timeout_s))
         if result.error_type is not None:
             log.info("%s hook of %s failed: %s", name, self.id, result.body[:200])
@@ -686,7 +687,11 @@ def _tracing(trace: TraceContext | None) -> dict[str, object] | None:
 
 
 def _credentials(spec: InstanceSpec) -> dict[str, str]:
+    """The function's temporary keys, or ``{}`` when it has none: the runtimes read an absent
+    field as empty keys, and an empty dict is not encoded into the frame at all."""
     ctx = spec.context
+    if not (ctx.access_key_id or ctx.access_key_secret or ctx.security_token):
+        return {}
     return {
         "access_key_id": ctx.access_key_id,
         "access_key_secret": ctx.access_key_secret,

@@ -67,7 +67,6 @@ class Invoke(msgspec.Struct, tag="invoke", tag_field="t", omit_defaults=True):
     id: str
     credentials: dict[str, str] = {}
     retry_count: int = 0
-    deadline_ms: int = 0
     http: dict[str, object] | None = None
     # The caller's OpenTracing span context and baggage items (``context.tracing``).
     tracing: dict[str, object] | None = None

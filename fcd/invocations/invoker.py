@@ -67,7 +67,13 @@ class Invocation:
     instance_id: str
     code_checksum: str
     result: InvokeResult
-    log: bytes  # this request's log lines and FC's summary line
+    summary: bytes  # FC's summary line of this request
+
+    @property
+    def log(self) -> bytes:
+        """This request's log lines and FC's summary line (``X-Fc-Log-Type: Tail``): joined
+        only when asked for."""
+        return self.result.logs + b"\n" + self.summary
 
 
 class Invoker:
@@ -172,31 +178,31 @@ class Invoker:
                 result, timeout_s=version.timeout_s, memory_mb=version.memory_mb
             )
             error_type = shape.UNHANDLED
+        record = usage.meter(
+            request_id=request_id,
+            service=version.service,
+            function=version.function,
+            qualifier=qualifier or LATEST,
+            version_id=version.version_id,
+            started_at=started_at,
+            duration_ms=result.duration_ms,
+            memory_mb=version.memory_mb,
+            max_memory_mb=result.max_memory_mb,
+            cold=cold,
+            cold_start_ms=cold_start_ms,
+            status=shape.status_of(result),
+        )
+        self.recorder.usage(record)
         summary = shape.summary_line(
             request_id=request_id,
             duration_ms=result.duration_ms,
+            billed_ms=record.billed_ms,
             memory_mb=version.memory_mb,
             max_memory_mb=result.max_memory_mb,
             cold_start_ms=cold_start_ms if cold else None,
             isolated=self.isolated,
         )
-        self.recorder.log(version.service, version.function, request_id, summary.rstrip(b"\n"))
-        self.recorder.usage(
-            usage.meter(
-                request_id=request_id,
-                service=version.service,
-                function=version.function,
-                qualifier=qualifier or LATEST,
-                version_id=version.version_id,
-                started_at=started_at,
-                duration_ms=result.duration_ms,
-                memory_mb=version.memory_mb,
-                max_memory_mb=result.max_memory_mb,
-                cold=cold,
-                cold_start_ms=cold_start_ms,
-                status=shape.status_of(result),
-            )
-        )
+        self.recorder.log(version.service, version.function, request_id, summary[:-1])
         return Invocation(
             request_id=request_id,
             body=body,
@@ -205,7 +211,7 @@ class Invoker:
             instance_id=instance_id,
             code_checksum=version.code_checksum,
             result=result,
-            log=result.logs + b"\n" + summary,
+            summary=summary,
         )
 
     # retiring instances of changed functions ----------------------------------------------

@@ -35,14 +35,13 @@ import logging
 import re
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from fcd import egress, errors
+from fcd import egress, errors, ids
 from fcd.config import Async, Config
 from fcd.invocations import destinations, http_envelope
 from fcd.invocations.catalog import LATEST, Catalog
@@ -378,7 +377,7 @@ class AsyncQueue:
         if request.invocation_id:
             check_invocation_id(request.invocation_id)
         policy = self.policy(request.service, qualifier, request.function)
-        request_id = request.request_id or str(uuid.uuid4())
+        request_id = request.request_id or ids.request_id()
         stateful = policy.stateful or request.stateful or bool(request.invocation_id)
         return (
             AsyncRequest(

@@ -58,6 +58,7 @@ def summary_line(
     *,
     request_id: str,
     duration_ms: float,
+    billed_ms: int,
     memory_mb: int,
     max_memory_mb: float,
     cold_start_ms: float | None,
@@ -66,12 +67,12 @@ def summary_line(
     """The line FC appends to every invocation's log (spec §7.6), with cold start and isolation.
 
     ``Init Duration`` appears only on a cold start; ``Isolation: none`` on every invoke of a
-    daemon running without sandboxes, as the design requires (DESIGN §3).
+    daemon running without sandboxes, as the design requires (DESIGN §3). ``billed_ms`` is the
+    metering record's (:func:`fcd.metering.usage.meter`), so the line and the bill agree.
     """
-    billed = usage.billed_duration_ms(duration_ms)
     line = (
         f"FC Invoke Summary RequestId: {request_id} Duration: {duration_ms:.2f} ms, "
-        f"Billed Duration: {billed} ms, Memory Size: {memory_mb} MB, "
+        f"Billed Duration: {billed_ms} ms, Memory Size: {memory_mb} MB, "
         f"Max Memory Used: {max_memory_mb:.2f} MB"
     )
     if cold_start_ms is not None:

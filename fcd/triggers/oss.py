@@ -26,7 +26,6 @@ import calendar
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,7 +33,7 @@ from urllib.parse import unquote_plus
 
 import msgspec
 
-from fcd import errors
+from fcd import errors, ids
 from fcd.invocations.queue import AsyncRequest
 from fcd.store import Store, docs
 from fcd.wire.triggers import OSS, Trigger, config_value
@@ -306,7 +305,7 @@ class OssTriggers:
                     qualifier=firing.qualifier,
                     function=firing.function,
                     payload=firing.payload,
-                    request_id=str(uuid.uuid4()),
+                    request_id=ids.request_id(),
                     source=f"oss:{firing.trigger}",
                 )
                 try:

@@ -476,3 +476,18 @@ def test_async_http_request_runs_later_with_the_whole_request(
         timeout=30,
     )
     assert too_big.status_code == 400
+
+
+def test_a_forwarded_for_header_does_not_forge_the_client_address(
+    daemon: RunningDaemon, service: str, wsgi: str
+) -> None:
+    """fcd is the edge: no proxy in front of it is trusted to name the client (uvicorn's
+    proxy-headers middleware took X-Forwarded-For from any loopback peer)."""
+    url = daemon.endpoint + proxy(service, wsgi, "/who")
+    response = requests.get(
+        url,
+        headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["remote_addr"] == "127.0.0.1"

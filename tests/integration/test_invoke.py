@@ -479,3 +479,58 @@ def test_sigterm_lets_in_flight_invocations_finish(
     assert answered.status_code == 200
     assert answered.content == b"slept"
     assert "Traceback" not in fresh_daemon.logs()
+
+
+def _read_response(
+    sock: Any, pending: bytearray, chunk: int
+) -> tuple[bytes, dict[str, str], bytes]:
+    """One response with a Content-Length off ``sock``, read ``chunk`` bytes at a time."""
+    while b"\r\n\r\n" not in pending:
+        data = sock.recv(chunk)
+        assert data, "connection closed before an answer"
+        pending += data
+    head, _, rest = bytes(pending).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    body = bytearray(rest)
+    length = int(headers["content-length"])
+    while len(body) < length:
+        data = sock.recv(chunk)
+        assert data, "connection closed mid-body"
+        body += data
+    pending[:] = body[length:]
+    return lines[0].encode(), headers, bytes(body[:length])
+
+
+def test_pipelined_invokes_with_bodies_over_1_mib_reach_a_slow_reader_whole(
+    daemon: RunningDaemon, service: str, echo: str
+) -> None:
+    """Head and body leave in one write per response (fcd.gateway.http11): pipelined answers
+    stay in order and whole when the client reads slowly and the daemon's writes back up."""
+    import socket
+
+    path = invoke_path(service, echo)
+    payloads = [bytes([i]) * (MIB_PAYLOAD + i) for i in range(1, 4)] + [b"str"]
+    wire = b""
+    for payload in payloads:
+        headers = sign_headers("POST", path, {"Content-Type": "application/octet-stream"})
+        head = [f"POST {path} HTTP/1.1", "Host: fcd", f"Content-Length: {len(payload)}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        wire += ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=60) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a slow, small reader
+        sender = threading.Thread(target=sock.sendall, args=(wire,))
+        sender.start()
+        pending = bytearray()
+        answers = [_read_response(sock, pending, 4096) for _ in payloads]
+        sender.join(60)
+    expected = [*payloads[:-1], b"hello world"]
+    for (status, headers, body), want in zip(answers, expected, strict=True):
+        assert status == b"HTTP/1.1 200 OK"
+        assert len(body) == len(want)
+        assert body == want
+        assert headers["content-length"] == str(len(want))
+    assert pending == b""
+
+
+MIB_PAYLOAD = 1024 * 1024 + 17

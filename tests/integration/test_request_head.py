@@ -328,3 +328,53 @@ def test_the_tls_listener_refuses_a_huge_header_too(
         send_all(sock, head + b"\r\n\r\n")
         answer = read_answer(sock)
     assert_refused(answer, 431, "RequestHeaderFieldsTooLarge")
+
+
+def test_a_head_answer_in_a_pipeline_is_sent_whole_and_in_order(listeners: Listeners) -> None:
+    """A HEAD answer has no body write to join its head to: it still leaves at once."""
+    with connect(listeners.daemon.port) as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        pending = bytearray()
+        first = read_answer(sock, expect_close=False, pending=pending)
+        assert first.status == 200
+        while pending.count(b"\r\n\r\n") < 1:
+            chunk = sock.recv(65536)
+            assert chunk
+            pending += chunk
+        head, _, rest = bytes(pending).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        pending[:] = rest  # a HEAD answer has no body: the next answer follows its head
+        last = read_answer(sock, pending=pending)
+        assert last.status == 200
+        assert last.body == first.body
+        assert last.closed
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(
+    listeners: Listeners, unique: str
+) -> None:
+    """100 Continue is written as soon as the app reads the body, not held with the answer."""
+    from tests.signed_http import sign_headers
+
+    path = "/2016-08-15/services"
+    body = json.dumps({"serviceName": f"cont_{unique}"}).encode()
+    headers = sign_headers("POST", path, {"Content-Type": "application/json"})
+    head = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}"]
+    head += ["Expect: 100-continue", *(f"{k}: {v}" for k, v in headers.items())]
+    with connect(listeners.daemon.port) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        sock.settimeout(DEADLINE)
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            chunk = sock.recv(1)
+            assert chunk, "closed before 100 Continue"
+            interim += chunk
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        answer = read_answer(sock, expect_close=False)
+    assert answer.status == 200, answer.body
+    assert json.loads(answer.body)["serviceName"] == f"cont_{unique}"

@@ -107,6 +107,7 @@ def test_summary_line_marks_cold_starts_and_missing_isolation() -> None:
     warm = results.summary_line(
         request_id="r",
         duration_ms=3.17,
+        billed_ms=100,
         memory_mb=512,
         max_memory_mb=54.58,
         cold_start_ms=None,
@@ -119,6 +120,7 @@ def test_summary_line_marks_cold_starts_and_missing_isolation() -> None:
     cold = results.summary_line(
         request_id="r",
         duration_ms=101,
+        billed_ms=200,
         memory_mb=128,
         max_memory_mb=1,
         cold_start_ms=4.5,

@@ -69,10 +69,10 @@ def test_the_marker_goes_before_fcs_end_line_which_passes_the_cap() -> None:
     assert counts(marker)[0] > 0
     assert budget.admit("r1", end, 0.0) == []  # the pass works once
     assert budget.finish("r1") is None  # the request's log ended with its End line
-    marker = budget.close()  # what it dropped after that counts outside requests
-    assert counts(marker) == (1, len(end))
-    assert marker is not None
-    assert b"this invocation reached its log limit" in marker
+    closing = budget.close()  # what it dropped after that counts outside requests
+    assert counts(closing) == (1, len(end))
+    assert closing is not None
+    assert b"this invocation reached its log limit" in closing
 
 
 def test_the_instance_rate_is_shared_and_refills() -> None:

@@ -107,3 +107,34 @@ def test_the_splitter_drops_an_oversized_payload_and_goes_on(
     assert [payload for _, payload in frames] == [protocol.Dropped(size), b"after", b"last"]
     assert protocol.decode_header(frames[0][0]) == big
     assert not splitter.partial
+
+
+def test_an_invoke_frame_carries_no_empty_credentials() -> None:
+    from pathlib import Path
+
+    from fcd.instances.instance import _credentials
+    from fcd.model import FunctionContext, InstanceSpec
+
+    def spec(**keys: str) -> InstanceSpec:
+        context = FunctionContext(
+            service_name="s",
+            function_name="f",
+            qualifier="LATEST",
+            version_id="",
+            handler="index.handler",
+            memory_mb=128,
+            timeout_s=3,
+            initializer="",
+            initialization_timeout_s=3,
+            region="cn-hangzhou",
+            account_id="1",
+            **keys,
+        )
+        return InstanceSpec("i", "python3", Path("/code"), (), {}, context)
+
+    frame = protocol.encode(protocol.Invoke(id="x", credentials=_credentials(spec())))
+    assert b"credentials" not in frame
+    assert b"deadline" not in frame
+    keyed = _credentials(spec(access_key_id="k", access_key_secret="s", security_token="t"))
+    assert keyed == {"access_key_id": "k", "access_key_secret": "s", "security_token": "t"}
+    assert b'"security_token":"t"' in protocol.encode(protocol.Invoke(id="x", credentials=keyed))
